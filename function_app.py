@@ -1,0 +1,81 @@
+"""Payer Auth: the Azure Functions shell (Python v2 programming model).
+
+Each function adapts ``func.HttpRequest`` to the core's framework-free request,
+calls one endpoint of ``shared/`` and adapts the answer back.  Nothing else
+lives here.  Settings are validated at import, so a misconfigured app fails at
+start-up with a message naming the setting; the service itself (keys,
+databases) is built on the first request and shared by all that follow.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import azure.functions as func
+
+from shared.endpoints import Endpoints, Handler
+from shared.errors import ConfigurationError
+from shared.service import PayerAuth
+from shared.settings import Settings
+from shared.web import Request, Response
+
+try:
+    SETTINGS = Settings.from_env()
+except ConfigurationError as exc:
+    logging.getLogger("payerauth").critical("%s", exc.description)
+    raise
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+_endpoints: Endpoints | None = None
+_lock = threading.Lock()
+
+
+def endpoints() -> Endpoints:
+    global _endpoints
+    if _endpoints is None:
+        with _lock:
+            if _endpoints is None:
+                _endpoints = Endpoints(PayerAuth.from_settings(SETTINGS))
+    return _endpoints
+
+
+def install(service: PayerAuth) -> None:
+    """Use this service instead of the one built from the environment (tests, local host)."""
+    global _endpoints
+    _endpoints = Endpoints(service)
+
+
+def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
+    request = Request(method=req.method.upper(), url=req.url,
+                      headers={k.lower(): v for k, v in req.headers.items()},
+                      body=req.get_body() or b"", query=dict(req.params), route=dict(req.route_params))
+    return to_http_response(handler(request))
+
+
+def to_http_response(response: Response) -> func.HttpResponse:
+    result = func.HttpResponse(response.body, status_code=response.status)
+    for name, value in response.headers:
+        result.headers.add(name, value)
+    return result
+
+
+@app.route(route="api/payer/token", methods=["POST", "OPTIONS"])
+def payer_token(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().token)
+
+
+@app.route(route=".well-known/jwks.json", methods=["GET"])
+def jwks(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().jwks)
+
+
+@app.route(route=".well-known/openid-configuration", methods=["GET"])
+def openid_configuration(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().openid_configuration)
+
+
+@app.route(route="api/health", methods=["GET"])
+def health(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().health)

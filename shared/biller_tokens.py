@@ -1,0 +1,69 @@
+"""Biller JWT administration: mint (signed with the IC key, recorded in the shard), revoke, list.
+
+Used by the command-line tool now and by the Biller Portal's admin API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .billers import Actor, Biller, BillerDirectory, TokenRecord
+from .errors import NotFound
+from .keys import KeyRing
+from .origins import parse_domain
+from .settings import Settings
+from .tokens import biller_claims, canonical_guid
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    token: str
+    record: TokenRecord
+
+
+class BillerTokens:
+    def __init__(self, settings: Settings, ic_keys: KeyRing, directory: BillerDirectory,
+                 now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.ic_keys = ic_keys
+        self.directory = directory
+        self.now = now
+
+    def biller(self, guid: str) -> Biller:
+        canonical = canonical_guid(guid)
+        biller = self.directory.biller(canonical) if canonical else None
+        if biller is None:
+            raise NotFound(f"no biller with GUID {guid!r}")
+        return biller
+
+    def mint(self, guid: str, domain: str, by: Actor, *, expires_in: int | None = None,
+             extra: dict[str, Any] | None = None, record: bool = True) -> MintedToken:
+        biller = self.biller(guid)
+        parse_domain(domain)  # refuse a malformed domain before signing anything
+        jti = str(uuid.uuid4())
+        claims = biller_claims(issuer=self.settings.biller_issuer, audience=self.settings.biller_audience,
+                               biller_guid=biller.guid, domain=domain, jti=jti, now=self.now(),
+                               expires_in=expires_in, extra=extra)
+        token = self.ic_keys.sign(claims, typ="JWT")
+        stored_jti = canonical_guid(str(claims["jti"])) or str(claims["jti"])
+        if not record:
+            return MintedToken(token, _unrecorded(stored_jti, biller, domain))
+        return MintedToken(token, self.directory.record_token(biller, stored_jti, token, domain, by))
+
+    def revoke(self, guid: str, jti: str, by: Actor) -> TokenRecord:
+        biller = self.biller(guid)
+        canonical = canonical_guid(jti)
+        if canonical is None:
+            raise NotFound(f"no token with jti {jti!r}")
+        return self.directory.revoke(biller, canonical, by)
+
+    def list(self, guid: str) -> list[TokenRecord]:
+        return self.directory.list_tokens(self.biller(guid))
+
+
+def _unrecorded(jti: str, biller: Biller, domain: str) -> TokenRecord:
+    return TokenRecord(jti, biller.biller_id, b"", domain, False, "", Actor(), None, Actor())

@@ -1,0 +1,132 @@
+"""One handler per route over framework-free requests; ``function_app`` only adapts types.
+
+Each handler parses, calls one use case and renders.  ``_answer`` is where any
+core error becomes its documented 4xx/503 and where one log line per request
+is written (route, status, reason, latency; never a token).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from . import cors
+from .cookies import session_cookie
+from .errors import PayerAuthError
+from .exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
+from .forms import read_fields
+from .origins import parse_origin
+from .responses import NO_STORE, internal_error, oauth_error, problem
+from .web import Request, Response
+
+if TYPE_CHECKING:
+    from .service import PayerAuth
+
+log = logging.getLogger("payerauth.request")
+
+Handler = Callable[[Request], Response]
+JWKS_MAX_AGE = 900  # well under the signing-key overlap (2 h by default)
+
+
+class Endpoints:
+    def __init__(self, service: PayerAuth) -> None:
+        self.service = service
+        self.settings = service.settings
+
+    # --- POST api/payer/token ------------------------------------------------------
+
+    def token(self, request: Request) -> Response:
+        return self._answer("payer_token", request, self._token, oauth=True)
+
+    def _token(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request, "POST, OPTIONS", "Content-Type")
+        exchange_request = parse_exchange(read_fields(request), origin=request.header("origin"),
+                                          referer=request.header("referer"))
+        return self._issued(self.service.exchange.run(exchange_request))
+
+    def _issued(self, issued: Issued) -> Response:
+        body: dict[str, object] = {"issued_token_type": JWT_TOKEN_TYPE, "token_type": "Bearer",
+                                   "expires_in": issued.expires_in}
+        headers = [*NO_STORE, *cors.grant(issued.origin.serialize()), *cors.vary()]
+        if issued.delivery == "cookie":
+            headers.append(("Set-Cookie", session_cookie(self.settings.cookie_name, issued.token,
+                                                         issued.expires_in)))
+        else:
+            body = {"access_token": issued.token, **body}
+        return Response.json(200, body, headers=headers)
+
+    # --- published keys ------------------------------------------------------------
+
+    def jwks(self, request: Request) -> Response:
+        return self._answer("jwks", request, self._jwks)
+
+    def _jwks(self, request: Request) -> Response:
+        keyset = self.service.payer_keys.current()
+        headers = [("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"), ("ETag", keyset.etag),
+                   ("Access-Control-Allow-Origin", "*")]
+        if keyset.etag in _etags(request.header("if-none-match")):
+            return Response(304, headers=headers)
+        return Response(200, keyset.jwks_body, [("Content-Type", "application/jwk-set+json"), *headers])
+
+    def openid_configuration(self, request: Request) -> Response:
+        return self._answer("openid_configuration", request, self._openid_configuration)
+
+    def _openid_configuration(self, request: Request) -> Response:
+        base = self.settings.public_base_url
+        keyset = self.service.payer_keys.current()
+        document = {
+            "issuer": self.settings.payer_issuer,
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "token_endpoint": f"{base}/api/payer/token",
+            "grant_types_supported": ["urn:ietf:params:oauth:grant-type:token-exchange"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": sorted({v.algorithm for v in keyset.published}),
+        }
+        return Response.json(200, document, headers=[("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
+                                                     ("Access-Control-Allow-Origin", "*")])
+
+    # --- GET api/health ----------------------------------------------------------
+
+    def health(self, request: Request) -> Response:
+        return self._answer("health", request, self._health)
+
+    def _health(self, request: Request) -> Response:
+        report = self.service.health()
+        return Response.json(200 if report["status"] == "ok" else 503, report, headers=list(NO_STORE))
+
+    # --- shared plumbing -----------------------------------------------------------
+
+    def _preflight(self, request: Request, methods: str, headers: str) -> Response:
+        origin = request.header("origin")
+        try:
+            valid = origin is not None and parse_origin(origin, allow_http_loopback=self.settings.development)
+        except PayerAuthError:
+            valid = False
+        return cors.preflight(origin if valid else None, methods, headers)
+
+    def _answer(self, route: str, request: Request, handler: Handler, *, oauth: bool = False) -> Response:
+        started = time.perf_counter()
+        reason = None
+        try:
+            response = handler(request)
+        except PayerAuthError as exc:
+            reason = exc.reason
+            response = oauth_error(exc) if oauth else problem(exc)
+        except Exception:
+            log.exception("unexpected error in %s", route)
+            reason = "internal_error"
+            response = internal_error()
+        log.info("request route=%s method=%s status=%s reason=%s ms=%.1f", route, request.method,
+                 response.status, reason or "-", (time.perf_counter() - started) * 1000)
+        return response
+
+
+def _etags(header: str | None) -> set[str]:
+    if not header:
+        return set()
+    return {tag.strip().removeprefix("W/") for tag in header.split(",")}

@@ -1,0 +1,91 @@
+"""The core's exception tree: one base, a branch per party that can fix it.
+
+Every error carries the ``error`` its HTTP answer names (an OAuth error code
+or a problem type), a finer stable snake_case ``reason`` for logs and metrics
+(``biller_token_expired``), and a human ``description`` safe to show to the caller: it never contains a token,
+a secret or a full e-mail address.  ``shared.responses`` is the one place that
+turns these into HTTP.
+"""
+
+from __future__ import annotations
+
+
+class PayerAuthError(Exception):
+    """Base of every error the core raises on purpose."""
+
+    error = "error"
+    default_reason: str | None = None
+    allow_origin: str | None = None  # set once the origin is known to be the token's own
+
+    def __init__(self, description: str, *, reason: str | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.reason = reason or self.default_reason or self.error
+
+
+class ConfigurationError(PayerAuthError):
+    """A setting is missing or malformed: the operator fixes it."""
+
+    error = "configuration_error"
+
+
+# --- the caller sent something we refuse (4xx) -------------------------------
+
+
+class RequestRejected(PayerAuthError):
+    """The caller's request is refused; subclasses fix the HTTP status."""
+
+
+class InvalidRequest(RequestRejected):
+    """RFC 6749 / RFC 8693 ``invalid_request``: the token or form is bad."""
+
+    error = "invalid_request"
+
+
+class UnsupportedGrantType(RequestRejected):
+    error = "unsupported_grant_type"
+
+
+class PayloadTooLarge(RequestRejected):
+    error = "payload_too_large"
+
+
+class Unauthorized(RequestRejected):
+    """No valid credential for a protected route (401 + WWW-Authenticate)."""
+
+    error = "invalid_token"
+
+
+class Forbidden(RequestRejected):
+    """A valid credential that may not do this (403)."""
+
+    error = "insufficient_scope"
+
+
+class NotFound(RequestRejected):
+    error = "not_found"
+
+
+class MethodNotAllowed(RequestRejected):
+    error = "method_not_allowed"
+
+
+# --- a dependency failed: retry later (503) ----------------------------------
+
+
+class TemporarilyUnavailable(PayerAuthError):
+    """A database or key store cannot be reached right now."""
+
+    error = "temporarily_unavailable"
+
+    def __init__(self, description: str, *, retry_after: int = 5, reason: str | None = None) -> None:
+        super().__init__(description, reason=reason)
+        self.retry_after = retry_after
+
+
+class KeyStoreUnavailable(TemporarilyUnavailable):
+    default_reason = "key_store_unavailable"
+
+
+class DatabaseUnavailable(TemporarilyUnavailable):
+    default_reason = "database_unavailable"

@@ -1,0 +1,128 @@
+"""The biller-token exchange (RFC 8693): a biller JWT in, a short-lived payer JWT out.
+
+Checks run in the contract's order: form and sizes; signature (RS256, a
+trusted IC key); ``iss``/``aud``/``nbf``/``exp``; ``domain`` against the
+request's origin; the biller in the Master DB; the ``jti`` row in the biller's
+shard holding this token, active.  Each failure is an ``InvalidRequest`` with
+a stable reason; once the origin is known to match the token's domain, the
+error carries it so the page may read why it was refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .billers import BillerDirectory
+from .errors import InvalidRequest, PayerAuthError, UnsupportedGrantType
+from .keys import KeyRing
+from .origins import Origin, parse_domain, request_origin
+from .settings import Settings
+from .tokens import biller_rules, canonical_guid, payer_claims, verify
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+PAYER_TYP = "at+jwt"  # RFC 9068
+
+Delivery = Literal["body", "cookie"]
+
+
+@dataclass(frozen=True)
+class ExchangeRequest:
+    subject_token: str
+    delivery: Delivery
+    origin_header: str | None
+    referer_header: str | None
+
+
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    expires_in: int
+    origin: Origin
+    claims: dict[str, Any]
+    delivery: Delivery
+
+
+def parse_exchange(fields: Mapping[str, str], *, origin: str | None, referer: str | None,
+                   default_delivery: Delivery = "body") -> ExchangeRequest:
+    grant_type = fields.get("grant_type")
+    if grant_type is None:
+        raise InvalidRequest("grant_type is required", reason="grant_type_missing")
+    if grant_type != GRANT_TYPE:
+        raise UnsupportedGrantType(f"grant_type must be {GRANT_TYPE}", reason="grant_type_unsupported")
+    if fields.get("subject_token_type") != JWT_TOKEN_TYPE:
+        raise InvalidRequest(f"subject_token_type must be {JWT_TOKEN_TYPE}", reason="subject_token_type_invalid")
+    token = fields.get("subject_token", "")
+    if not token:
+        raise InvalidRequest("subject_token is required", reason="subject_token_missing")
+    delivery = fields.get("token_delivery", default_delivery)
+    if delivery not in ("body", "cookie"):
+        raise InvalidRequest("token_delivery must be 'body' or 'cookie'", reason="token_delivery_invalid")
+    return ExchangeRequest(token, "cookie" if delivery == "cookie" else "body", origin, referer)
+
+
+class Exchange:
+    def __init__(self, settings: Settings, ic_keys: KeyRing, payer_keys: KeyRing,
+                 directory: BillerDirectory, now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.ic_keys = ic_keys
+        self.payer_keys = payer_keys
+        self.directory = directory
+        self.now = now
+        self.rules = biller_rules(settings.biller_issuer, settings.biller_audience)
+
+    def run(self, request: ExchangeRequest) -> Issued:
+        now = self.now()
+        claims = verify(request.subject_token, self.ic_keys.current(), self.rules,
+                        now=now, leeway=self.settings.leeway)
+        origin = request_origin(request.origin_header, request.referer_header,
+                                allow_http_loopback=self.settings.development)
+        domain = claims["domain"]
+        if not _domain_rule_admits(domain, origin):
+            raise InvalidRequest("the request's origin does not match the biller JWT's domain",
+                                 reason="origin_mismatch")
+        try:
+            guid = self._check_directory(request.subject_token, claims)
+            return self._issue(guid, origin, request.delivery, now)
+        except PayerAuthError as exc:
+            exc.allow_origin = origin.serialize()
+            raise
+
+    def _check_directory(self, token: str, claims: dict[str, Any]) -> str:
+        guid = canonical_guid(claims["sub"])
+        jti = canonical_guid(claims["jti"])
+        if guid is None:
+            raise InvalidRequest("the biller JWT's sub is not a biller GUID", reason="biller_guid_invalid")
+        if jti is None:
+            raise InvalidRequest("the biller JWT's jti is not a GUID", reason="jti_invalid")
+        biller = self.directory.biller(guid)
+        if biller is None:
+            raise InvalidRequest("the biller JWT names an unknown biller", reason="biller_unknown")
+        if not biller.active:
+            raise InvalidRequest("the biller is not active", reason="biller_inactive")
+        record = self.directory.token(biller, jti)
+        if record is None:
+            raise InvalidRequest("the biller JWT is not registered for this biller", reason="jti_unknown")
+        if not record.holds(token):
+            raise InvalidRequest("the biller JWT does not match the token registered under its jti",
+                                 reason="jti_mismatch")
+        if not record.active:
+            raise InvalidRequest("the biller JWT has been revoked", reason="jti_inactive")
+        return guid
+
+    def _issue(self, biller_guid: str, origin: Origin, delivery: Delivery, now: dt.datetime) -> Issued:
+        lifetime = self.settings.payer_token_lifetime
+        payer = payer_claims(issuer=self.settings.payer_issuer, audience=self.settings.payer_audience,
+                             biller_guid=biller_guid, origin=origin.serialize(), now=now, lifetime=lifetime)
+        token = self.payer_keys.sign(payer, typ=PAYER_TYP)
+        return Issued(token, lifetime, origin, payer, delivery)
+
+
+def _domain_rule_admits(domain: str, origin: Origin) -> bool:
+    try:
+        return parse_domain(domain).admits(origin)
+    except InvalidRequest:
+        return False

@@ -1,0 +1,201 @@
+"""One typed, frozen settings object, read once from the environment.
+
+Locally the environment is the ``Values`` of ``local.settings.json`` (the
+Functions host and ``tools.localhost`` both load it); in Azure it is the
+function app's application settings.  Every setting has an embedded default
+that runs on a laptop with no Azure account, except where production must be
+told (``PAYERAUTH_ENVIRONMENT=production`` refuses the development defaults).
+
+``Settings.from_env`` checks everything and reports every problem at once,
+each naming the setting and what to put there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+from .errors import ConfigurationError
+
+PREFIX = "PAYERAUTH_"
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+Environment = Literal["development", "production"]
+KeySourceKind = Literal["local", "keyvault"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Environment = "development"
+    public_base_url: str = "http://localhost:7071"
+    payer_issuer: str = "http://localhost:7071"
+    payer_audience: str = "https://api.invoicecloud.com"
+    payer_token_lifetime: int = 900
+    biller_issuer: str = "https://api.invoicecloud.com/payer"
+    biller_audience: str = "https://api.invoicecloud.com/payer"
+    leeway: int = 60
+    revocation_bound: int = 60
+    cookie_name: str = "__Host-payer_session"
+    local_dir: Path = Path(".local")
+    key_source: KeySourceKind = "local"
+    master_db: str = "sqlite:.local/master.db"
+    shard_dbs: Mapping[str, str] = field(
+        default_factory=lambda: {"shard01": "sqlite:.local/shard01.db"}
+    )
+    directory_cache_size: int = 10_000
+
+    @property
+    def development(self) -> bool:
+        return self.environment == "development"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return _SettingsReader(os.environ if env is None else env).read()
+
+
+class _SettingsReader:
+    """Reads each setting, collecting problems so the operator sees all of them."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.env.get(PREFIX + name)
+        return value.strip() if value is not None and value.strip() else None
+
+    def get(self, name: str, default: T, parse: Callable[[str], T], hint: str) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, TypeError) as exc:
+            self.problems.append(f"{PREFIX}{name}={value!r} is not valid ({exc}): {hint}")
+            return default
+
+    def read(self) -> Settings:
+        d = Settings()
+        environment = self.get("ENVIRONMENT", d.environment, _one_of("development", "production"),
+                               "set it to 'development' or 'production'")
+        local_dir = self.get("LOCAL_DIR", d.local_dir, Path, "set it to a writable folder")
+        base_url = self.get("PUBLIC_BASE_URL", d.public_base_url, _base_url,
+                            "set it to the app's public https URL, e.g. https://payer.example.com")
+        master_default = f"sqlite:{local_dir / 'master.db'}"
+        shards_default = {"shard01": f"sqlite:{local_dir / 'shard01.db'}"}
+        settings = Settings(
+            environment=environment,
+            public_base_url=base_url,
+            payer_issuer=self.get("PAYER_ISSUER", base_url, _url,
+                                  "set it to the payer JWT's iss, an https URL"),
+            payer_audience=self.get("PAYER_AUDIENCE", d.payer_audience, _nonempty,
+                                    "set it to the payer JWT's aud"),
+            payer_token_lifetime=self.get("PAYER_TOKEN_LIFETIME", d.payer_token_lifetime,
+                                          _int_between(60, 86_400),
+                                          "set it to seconds, 60 to 86400 (default 900)"),
+            biller_issuer=self.get("BILLER_ISSUER", d.biller_issuer, _nonempty,
+                                   "set it to the iss that IC puts in biller JWTs"),
+            biller_audience=self.get("BILLER_AUDIENCE", d.biller_audience, _nonempty,
+                                     "set it to the aud that IC puts in biller JWTs"),
+            leeway=self.get("LEEWAY", d.leeway, _int_between(0, 60),
+                            "set it to seconds of clock skew allowed, 0 to 60"),
+            revocation_bound=self.get("REVOCATION_BOUND", d.revocation_bound,
+                                      _int_between(0, 3600),
+                                      "set it to seconds, 0 to 3600 (default 60)"),
+            cookie_name=self.get("COOKIE_NAME", d.cookie_name, _cookie_name,
+                                 "set it to a cookie name starting with __Host-"),
+            local_dir=local_dir,
+            key_source=self.get("KEY_SOURCE", d.key_source, _one_of("local", "keyvault"),
+                                "set it to 'local' (development keys) or 'keyvault'"),
+            master_db=self.get("MASTER_DB", master_default, _connection,
+                               "set it to 'sqlite:<path>' or 'odbc:<ODBC connection string>'"),
+            shard_dbs=self.get("SHARD_DBS", shards_default, _shard_map,
+                               'set it to JSON such as {"shard01": "odbc:Driver=...;"}'),
+            directory_cache_size=self.get("DIRECTORY_CACHE_SIZE", d.directory_cache_size,
+                                          _int_between(100, 10_000_000),
+                                          "set it to a number of entries, at least 100"),
+        )
+        if settings.environment == "production":
+            self._check_production(settings)
+        if self.problems:
+            raise ConfigurationError("Invalid settings:\n  - " + "\n  - ".join(self.problems))
+        return settings
+
+    def _check_production(self, s: Settings) -> None:
+        for name, url in (("PUBLIC_BASE_URL", s.public_base_url), ("PAYER_ISSUER", s.payer_issuer)):
+            if urlsplit(url).scheme != "https":
+                self.problems.append(f"{PREFIX}{name} must be an https URL in production")
+        if s.key_source == "local":
+            self.problems.append(
+                f"{PREFIX}KEY_SOURCE is 'local' (generated development keys), which production "
+                "refuses: set it to 'keyvault' and set the Key Vault settings"
+            )
+        for name, conn in [("MASTER_DB", s.master_db), *(("SHARD_DBS", c) for c in s.shard_dbs.values())]:
+            if conn.startswith("sqlite:"):
+                self.problems.append(f"{PREFIX}{name} points at SQLite, which production refuses: "
+                                     "set an 'odbc:' SQL Server connection string")
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}")
+        return value
+    return parse
+
+
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+    return parse
+
+
+def _nonempty(value: str) -> str:
+    return value
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("expected an absolute http(s) URL")
+    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ValueError("plain http is allowed for loopback hosts only")
+    return value
+
+
+def _base_url(value: str) -> str:
+    return _url(value).rstrip("/")
+
+
+def _cookie_name(value: str) -> str:
+    # __Host- pins the cookie to our host, Secure and Path=/ (RFC 6265bis §4.1.3.2).
+    if not value.startswith("__Host-") or not value[7:].replace("_", "").replace("-", "").isalnum():
+        raise ValueError("expected __Host- followed by letters, digits, '-' or '_'")
+    return value
+
+
+def _connection(value: str) -> str:
+    kind, sep, rest = value.partition(":")
+    if not sep or kind not in ("sqlite", "odbc") or not rest:
+        raise ValueError("expected 'sqlite:<path>' or 'odbc:<connection string>'")
+    return value
+
+
+def _shard_map(value: str) -> Mapping[str, str]:
+    data = json.loads(value)
+    if not isinstance(data, dict) or not data:
+        raise ValueError("expected a non-empty JSON object of shard name to connection")
+    for name, conn in data.items():
+        if not isinstance(conn, str):
+            raise ValueError(f"shard {name!r} must map to a string")
+        _connection(conn)
+    return dict(data)

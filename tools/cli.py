@@ -1,0 +1,190 @@
+"""payer-auth: set up and administer a Payer Auth environment from the command line.
+
+    python -m tools.cli init                      # keys, databases, demo biller, a ready biller JWT
+    python -m tools.cli biller add --name N --domain D [--guid G] [--shard S]
+    python -m tools.cli biller list
+    python -m tools.cli token mint --biller G [--domain D] [--expires-in S] [--claim k=v ...] [--no-record]
+    python -m tools.cli token revoke --biller G JTI
+    python -m tools.cli token list --biller G
+    python -m tools.cli keys rotate               # local keys: add a certificate version
+
+It reads the same settings as the app (environment, then local.settings.json).
+A minted JWT goes to stdout alone; everything else goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from shared.billers import Actor
+from shared.database import Database
+from shared.errors import PayerAuthError
+from shared.local_keys import LocalKeySource
+from shared.service import PayerAuth
+from shared.settings import Settings
+from tools.localhost import load_local_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL = ROOT / "infra" / "sql"
+DEMO_BILLER_GUID = "6f1d2a4e-3b5c-4d7e-8f90-a1b2c3d4e5f6"
+DEMO_ORIGIN_DOMAIN = "127.0.0.1:8080"
+CLI_ACTOR = Actor(sub="cli")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    load_local_settings()
+    try:
+        service = PayerAuth.from_settings(Settings.from_env())
+        result = args.run(service, args)
+    except PayerAuthError as exc:
+        print(f"error: {exc.description}", file=sys.stderr)
+        return 1
+    return int(result or 0)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="payer-auth", description=__doc__,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    groups = root.add_subparsers(required=True, metavar="command")
+
+    init = groups.add_parser("init", help="create local keys, databases, the demo biller and a biller JWT")
+    init.add_argument("--domain", default=DEMO_ORIGIN_DOMAIN, help="the demo biller's domain")
+    init.add_argument("--quiet", action="store_true", help="print only the biller JWT")
+    init.set_defaults(run=cmd_init)
+
+    biller = groups.add_parser("biller", help="billers in the Master DB").add_subparsers(required=True,
+                                                                                       metavar="action")
+    add = biller.add_parser("add", help="add a biller")
+    add.add_argument("--name", required=True)
+    add.add_argument("--domain", required=True, help="host[:port] or *.host of the biller's site")
+    add.add_argument("--guid", default=None, help="biller GUID (default: a new one)")
+    add.add_argument("--shard", default=None, help="shard name (default: the first configured)")
+    add.set_defaults(run=cmd_biller_add)
+    biller.add_parser("list", help="list billers").set_defaults(run=cmd_biller_list)
+
+    token = groups.add_parser("token", help="biller JWTs").add_subparsers(required=True, metavar="action")
+    mint = token.add_parser("mint", help="mint a biller JWT, record it, print it on stdout")
+    mint.add_argument("--biller", required=True, help="biller GUID")
+    mint.add_argument("--domain", default=None, help="domain claim (default: the biller's domain)")
+    mint.add_argument("--expires-in", type=int, default=None, help="seconds until exp (default: no exp)")
+    mint.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE",
+                      help="set or override a claim; VALUE is JSON when it parses, else a string")
+    mint.add_argument("--no-record", action="store_true", help="do not record it in the shard (for tests)")
+    mint.set_defaults(run=cmd_token_mint)
+    revoke = token.add_parser("revoke", help="revoke a biller JWT by jti")
+    revoke.add_argument("--biller", required=True, help="biller GUID")
+    revoke.add_argument("jti")
+    revoke.set_defaults(run=cmd_token_revoke)
+    listing = token.add_parser("list", help="list a biller's JWTs (never their values)")
+    listing.add_argument("--biller", required=True, help="biller GUID")
+    listing.set_defaults(run=cmd_token_list)
+
+    keys = groups.add_parser("keys", help="local development keys").add_subparsers(required=True, metavar="action")
+    keys.add_parser("rotate", help="add a new local certificate version").set_defaults(run=cmd_keys_rotate)
+    return root
+
+
+def cmd_init(service: PayerAuth, args: argparse.Namespace) -> int:
+    s = service.settings
+    kid = service.ic_keys.current().signer.kid
+    create_schema(service.directory.master, "master")
+    for shard in service.directory.shards.values():
+        create_schema(shard, "shard")
+    if service.directory.biller(DEMO_BILLER_GUID) is None:
+        service.directory.add_biller(DEMO_BILLER_GUID, "Demo Biller", args.domain, next(iter(s.shard_dbs)))
+    minted = service.biller_tokens.mint(DEMO_BILLER_GUID, args.domain, CLI_ACTOR)
+    if not args.quiet:
+        say(f"keys: signing kid {kid} ({service.ic_keys.source.description})")
+        say(f"databases: {s.master_db} + {len(s.shard_dbs)} shard(s)")
+        say(f"demo biller {DEMO_BILLER_GUID}, domain {args.domain}")
+        say("a biller JWT for it is on stdout; exchange it with:")
+        say(exchange_curl(minted.token, f"http://{args.domain}", s.public_base_url))
+    print(minted.token)
+    return 0
+
+
+def exchange_curl(token: str, origin: str, base_url: str) -> str:
+    return (f"  curl -i -X POST {base_url}/api/payer/token -H 'Origin: {origin}' \\\n"
+            "    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\\n"
+            "    -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\\n"
+            f"    -d subject_token={token}")
+
+
+def create_schema(database: Database, kind: str) -> None:
+    if database.dialect == "mssql":
+        say(f"{database.label}: SQL Server; run infra/sql/sqlserver/{kind}.sql there (not done by init)")
+        return
+    database.run_script((SQL / "sqlite" / f"{kind}.sql").read_text())
+
+
+def cmd_biller_add(service: PayerAuth, args: argparse.Namespace) -> int:
+    from shared.origins import parse_domain
+
+    parse_domain(args.domain)
+    guid = str(uuid.UUID(args.guid)) if args.guid else str(uuid.uuid4())
+    shard = args.shard or next(iter(service.settings.shard_dbs))
+    biller = service.directory.add_biller(guid, args.name, args.domain, shard)
+    print(biller.guid)
+    say(f"added biller {biller.guid} (BillerID {biller.biller_id}, shard {biller.shard})")
+    return 0
+
+
+def cmd_biller_list(service: PayerAuth, args: argparse.Namespace) -> int:
+    for b in service.directory.list_billers():
+        print(f"{b.guid}  id={b.biller_id}  shard={b.shard}  status={b.status}  domain={b.domain}  {b.display_name}")
+    return 0
+
+
+def cmd_token_mint(service: PayerAuth, args: argparse.Namespace) -> int:
+    extra = dict(parse_claim(c) for c in args.claim)
+    biller = service.biller_tokens.biller(args.biller)
+    minted = service.biller_tokens.mint(biller.guid, args.domain or biller.domain, CLI_ACTOR,
+                                        expires_in=args.expires_in, extra=extra, record=not args.no_record)
+    say(f"jti {minted.record.jti}" + ("" if args.no_record else " recorded in shard " + biller.shard))
+    print(minted.token)
+    return 0
+
+
+def cmd_token_revoke(service: PayerAuth, args: argparse.Namespace) -> int:
+    record = service.biller_tokens.revoke(args.biller, args.jti, CLI_ACTOR)
+    say(f"jti {record.jti}: active={record.active} revokedAt={record.revoked_at}")
+    return 0
+
+
+def cmd_token_list(service: PayerAuth, args: argparse.Namespace) -> int:
+    for record in service.biller_tokens.list(args.biller):
+        print(json.dumps(record.public()))
+    return 0
+
+
+def cmd_keys_rotate(service: PayerAuth, args: argparse.Namespace) -> int:
+    source = service.ic_keys.source
+    if not isinstance(source, LocalKeySource):
+        say("keys rotate only manages local development keys; rotate the certificate in Key Vault")
+        return 1
+    say(f"added key version {source.add_version()} in {source.folder}")
+    return 0
+
+
+def parse_claim(text: str) -> tuple[str, Any]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--claim expects NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(raw)
+    except ValueError:
+        return name, raw
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
