@@ -49,7 +49,7 @@ class BillerTokens:
                                biller_guid=biller.guid, domain=domain, jti=jti, now=self.now(),
                                expires_in=expires_in, extra=extra)
         token = self.ic_keys.sign(claims, typ="JWT")
-        stored_jti = canonical_guid(str(claims["jti"])) or str(claims["jti"])
+        stored_jti = canonical_guid(str(claims.get("jti", jti))) or jti
         if not record:
             return MintedToken(token, _unrecorded(stored_jti, biller, domain))
         return MintedToken(token, self.directory.record_token(biller, stored_jti, token, domain, by))

@@ -24,8 +24,9 @@ MASTER_QUERY = {
               "FROM AzureBillers WHERE BillerGuid = ?",
     "mssql": "EXEC dbo.selAzureBillers @BillerGuid = ?",
 }
-TOKEN_COLUMNS = ("Jti, BillerID, TokenHash, Domain, Active, CreatedAt, CreatedBySub, CreatedByObo, "
-                 "RevokedAt, RevokedBySub, RevokedByObo")
+TOKEN_COLUMNS = ", ".join((  # the shard's BillerJwt columns, in TokenRecord order
+    "Jti", "BillerID", "TokenHash", "Domain", "Active", "CreatedAt", "CreatedBySub", "CreatedByObo",
+    "RevokedAt", "RevokedBySub", "RevokedByObo"))
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class BillerDirectory:
 
     def _load_token(self, biller: Biller, jti: str) -> TokenRecord | None:
         with self.shard(biller).cursor() as cursor:
-            cursor.execute(f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? AND Jti = ?",
+            cursor.execute(f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? AND Jti = ?",  # noqa: S608
                            (biller.biller_id, jti))
             row = cursor.fetchone()
         return _token(row) if row else None
@@ -151,7 +152,7 @@ class BillerDirectory:
 
     def list_tokens(self, biller: Biller) -> list[TokenRecord]:
         with self.shard(biller).cursor() as cursor:
-            cursor.execute(f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? ORDER BY CreatedAt, Jti",
+            cursor.execute(f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? ORDER BY CreatedAt, Jti",  # noqa: S608
                            (biller.biller_id,))
             return [_token(row) for row in cursor.fetchall()]
 

@@ -90,9 +90,17 @@ def _pem_blocks(data: bytes, label_suffix: bytes) -> list[bytes]:
 
 
 def _leaf_first(key: object, certificates: list[x509.Certificate]) -> tuple[x509.Certificate, ...]:
-    public = getattr(key, "public_key")().public_numbers()
-    leaf = [c for c in certificates if c.public_key().public_numbers() == public]
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        return tuple(certificates)  # _material refuses the key with a clear message
+    public = _spki(key.public_key())
+    leaf = [c for c in certificates if _spki(c.public_key()) == public]
     return tuple(leaf + [c for c in certificates if c not in leaf])
+
+
+def _spki(public_key: object) -> bytes:
+    if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        return b""
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _material(key: object, chain: tuple[x509.Certificate, ...], name: str) -> KeyMaterial:

@@ -23,7 +23,7 @@ from .settings import Settings
 from .tokens import biller_rules, canonical_guid, payer_claims, verify
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
-JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN, not a secret
 PAYER_TYP = "at+jwt"  # RFC 9068
 
 Delivery = Literal["body", "cookie"]

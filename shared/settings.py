@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -142,8 +142,8 @@ class _SettingsReader:
                                      "set an 'odbc:' SQL Server connection string")
 
 
-def _one_of(*choices: str) -> Callable[[str], str]:
-    def parse(value: str) -> str:
+def _one_of(*choices: str) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
         if value not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
         return value

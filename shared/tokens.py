@@ -191,4 +191,4 @@ def biller_claims(*, issuer: str, audience: str, biller_guid: str, domain: str, 
     if expires_in is not None:
         claims["exp"] = issued + expires_in
     claims.update(extra or {})
-    return claims
+    return {name: value for name, value in claims.items() if value is not None}  # None drops a claim

@@ -57,9 +57,8 @@ def route_pattern(template: str, prefix: str) -> re.Pattern[str]:
     for literal, name in re.findall(r"([^{]*)(?:\{([^}]*)\})?", path):
         regex += re.escape(literal)
         if name:
-            catch_all = name.startswith("*")
-            name = name.lstrip("*").split(":")[0].rstrip("?")
-            regex += f"(?P<{name}>.*)" if catch_all else f"(?P<{name}>[^/]+)"
+            group = name.lstrip("*").split(":")[0].rstrip("?")
+            regex += f"(?P<{group}>.*)" if name.startswith("*") else f"(?P<{group}>[^/]+)"
     return re.compile(regex + "/?", re.IGNORECASE)
 
 
@@ -159,7 +158,7 @@ def make_handler(host: FunctionsHost, base_url: str) -> type[BaseHTTPRequestHand
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            headers = {k: v for k, v in self.headers.items()}
+            headers = dict(self.headers.items())
             status, out_headers, out_body = host.handle(self.command, self.path, headers, body, base_url)
             self.send_response(status)
             for name, value in out_headers:

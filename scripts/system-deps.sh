@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Debian packages the tests need: unixODBC with the SQLite ODBC driver (the real
+# pyodbc path). Installs what is missing when it can (root or sudo), else says what to install.
+set -euo pipefail
+
+packages=(unixodbc libsqliteodbc)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+  echo "missing Debian packages: ${missing[*]} (install them: apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

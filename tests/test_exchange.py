@@ -1,0 +1,369 @@
+"""POST api/payer/token, as a browser and APIM see it through the platform's encoding."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import function_app
+from shared.billers import Actor
+from shared.certificates import generate_self_signed
+from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env
+from tools.cli import DEMO_BILLER_GUID
+
+PAYER_CLAIMS = {"iss", "aud", "sub", "urn:invoicecloud:billerguid", "urn:invoicecloud:usertype",
+                "urn:invoicecloud:origin", "iat", "nbf", "exp", "jti", "sid"}
+
+
+def published_key(env: Env, kid: str) -> jwt.PyJWK:
+    answer = env.call(function_app.jwks, "GET", ".well-known/jwks.json")
+    return jwt.PyJWKSet.from_dict(answer.json())[kid]
+
+
+def assert_rejected(answer: Answer, reason_text: str, *, status: int = 400, error: str = "invalid_request") -> None:
+    assert answer.status == status, answer.body
+    body = answer.json()
+    assert body["error"] == error
+    assert reason_text in body["error_description"]
+    assert "access_token" not in body
+    assert answer.cookies() == []
+    assert answer.header("Cache-Control") == "no-store"
+
+
+# --- the happy paths ------------------------------------------------------------------
+
+
+def test_body_delivery_returns_rfc8693_fields_and_a_payer_jwt_verifiable_with_the_published_key(env: Env) -> None:
+    answer = env.exchange()
+    assert answer.status == 200
+    body = answer.json()
+    assert set(body) == {"access_token", "issued_token_type", "token_type", "expires_in"}
+    assert body["issued_token_type"] == JWT_TYPE
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 900
+    header = jwt.get_unverified_header(body["access_token"])
+    assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
+    key = published_key(env, header["kid"])
+    claims = jwt.decode(body["access_token"], key.key, algorithms=["RS256"],
+                        audience="https://api.invoicecloud.com", issuer="http://localhost:7071",
+                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+    assert PAYER_CLAIMS <= set(claims)
+    assert claims["urn:invoicecloud:billerguid"] == DEMO_BILLER_GUID
+    assert claims["urn:invoicecloud:usertype"] == "payer"
+    assert claims["urn:invoicecloud:origin"] == DEMO_ORIGIN
+    assert claims["exp"] - claims["iat"] == 900 and claims["iat"] == int(START.timestamp())
+    assert uuid.UUID(claims["sub"])
+
+
+def test_each_exchange_mints_a_new_anonymous_subject_and_session(env: Env) -> None:
+    token = env.mint()
+    first, second = (jwt.decode(env.exchange(token).json()["access_token"], options={"verify_signature": False})
+                     for _ in range(2))
+    assert first["sub"] != second["sub"] and first["sid"] != second["sid"] and first["jti"] != second["jti"]
+
+
+def test_cookie_delivery_sets_a_secure_httponly_host_cookie_and_keeps_the_token_out_of_the_body(env: Env) -> None:
+    answer = env.exchange(delivery="cookie")
+    assert answer.status == 200
+    assert "access_token" not in answer.json()
+    (cookie,) = answer.cookies()
+    name, _, rest = cookie.partition("=")
+    value, *attributes = [part.strip() for part in rest.split(";")]
+    assert name == "__Host-payer_session"
+    assert {a.lower() for a in attributes} == {"max-age=900", "path=/", "secure", "httponly", "samesite=none"}
+    assert jwt.decode(value, options={"verify_signature": False})["urn:invoicecloud:usertype"] == "payer"
+
+
+def test_json_requests_are_accepted_like_forms(env: Env) -> None:
+    answer = env.exchange(as_json=True, delivery="body")
+    assert answer.status == 200 and "access_token" in answer.json()
+
+
+def test_referer_stands_in_for_a_missing_origin(env: Env) -> None:
+    answer = env.exchange(origin=None, headers={"Referer": "http://127.0.0.1:8080/pay/invoice?id=1"})
+    assert answer.status == 200
+
+
+def test_the_payer_jwt_is_far_below_the_browser_cookie_limit(env: Env) -> None:
+    token = env.exchange().json()["access_token"]
+    assert len(token) < 1024
+
+
+# --- CORS -------------------------------------------------------------------------------
+
+
+def test_success_grants_cors_to_the_matching_origin_only(env: Env) -> None:
+    answer = env.exchange()
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+    assert answer.header("Access-Control-Allow-Credentials") == "true"
+    assert answer.header("Vary") == "Origin"
+    assert answer.header("Pragma") == "no-cache"
+
+
+def test_another_origin_gets_no_cors_grant_and_no_token(env: Env) -> None:
+    answer = env.exchange(origin="http://localhost:8080")
+    assert_rejected(answer, "origin does not match")
+    assert answer.header("Access-Control-Allow-Origin") is None
+
+
+def test_a_later_rejection_still_lets_the_matching_page_read_why(env: Env) -> None:
+    token = env.mint()
+    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, jwt.decode(token, options={"verify_signature": False})["jti"],
+                                     Actor(sub="test"))
+    answer = env.exchange(token)
+    assert_rejected(answer, "revoked")
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+
+
+def test_preflight_is_answered_for_json_posts(env: Env) -> None:
+    answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token",
+                      headers={"Origin": DEMO_ORIGIN, "Access-Control-Request-Method": "POST",
+                               "Access-Control-Request-Headers": "content-type"})
+    assert answer.status == 204
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+    assert "POST" in (answer.header("Access-Control-Allow-Methods") or "")
+    assert "Content-Type" in (answer.header("Access-Control-Allow-Headers") or "")
+    assert answer.header("Access-Control-Allow-Credentials") == "true"
+
+
+def test_preflight_from_an_insecure_foreign_origin_gets_no_grant(env: Env) -> None:
+    answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token",
+                      headers={"Origin": "http://evil.example"})
+    assert answer.status == 204 and answer.header("Access-Control-Allow-Origin") is None
+
+
+# --- rejections, in the contract's order ---------------------------------------------------
+
+
+def fields(token: str, **changes: str) -> dict[str, str]:
+    base = {"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": token}
+    base.update(changes)
+    return {k: v for k, v in base.items() if v != "<drop>"}
+
+
+def test_wrong_grant_type_is_unsupported_grant_type(env: Env) -> None:
+    answer = env.exchange(fields=fields(env.mint(), grant_type="client_credentials"))
+    assert_rejected(answer, "grant_type", error="unsupported_grant_type")
+
+
+@pytest.mark.parametrize(("change", "text"), [
+    ({"grant_type": "<drop>"}, "grant_type is required"),
+    ({"subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}, "subject_token_type"),
+    ({"subject_token": ""}, "subject_token is required"),
+    ({"token_delivery": "smoke-signal"}, "token_delivery"),
+])
+def test_malformed_forms_are_invalid_requests(env: Env, change: dict[str, str], text: str) -> None:
+    assert_rejected(env.exchange(fields=fields(env.mint(), **change)), text)
+
+
+def test_a_field_sent_twice_is_rejected(env: Env) -> None:
+    token = env.mint()
+    body = f"grant_type={GRANT}&subject_token_type={JWT_TYPE}&subject_token={token}&subject_token={token}"
+    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
+                      headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN})
+    assert_rejected(answer, "more than once")
+
+
+def test_a_json_key_sent_twice_is_rejected(env: Env) -> None:
+    token = env.mint()
+    body = (f'{{"grant_type":"{GRANT}","subject_token_type":"{JWT_TYPE}",'
+            f'"subject_token":"{token}","subject_token":"{token}"}}')
+    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
+                      headers={"Content-Type": "application/json", "Origin": DEMO_ORIGIN})
+    assert_rejected(answer, "more than once")
+
+
+def test_an_unsupported_content_type_is_rejected(env: Env) -> None:
+    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=b"x",
+                      headers={"Content-Type": "text/plain", "Origin": DEMO_ORIGIN})
+    assert_rejected(answer, "x-www-form-urlencoded")
+
+
+def test_a_body_over_16_kib_is_413(env: Env) -> None:
+    answer = env.exchange(fields=fields("a" * (17 * 1024)))
+    assert_rejected(answer, "larger than", status=413)
+
+
+def test_a_token_over_8_kib_is_rejected(env: Env) -> None:
+    answer = env.exchange(env.mint(extra={"padding": "x" * 9000}))
+    assert_rejected(answer, "longer than 8192")
+
+
+def forge(header: dict[str, object], claims: dict[str, object], signature: bytes = b"sig") -> str:
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    return ".".join([part(json.dumps(header).encode()), part(json.dumps(claims).encode()), part(signature)])
+
+
+def claims_of(token: str) -> dict[str, object]:
+    return dict(jwt.decode(token, options={"verify_signature": False}))
+
+
+def test_alg_none_is_rejected(env: Env) -> None:
+    token = forge({"alg": "none", "typ": "JWT"}, claims_of(env.mint()), b"")
+    assert_rejected(env.exchange(token), "alg 'none'")
+
+
+def test_hs256_signed_with_our_public_key_is_rejected(env: Env) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    public_pem = env.service.ic_keys.current().signer.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    import hashlib
+    import hmac
+
+    header = {"alg": "HS256", "typ": "JWT"}
+    unsigned = forge(header, claims_of(env.mint())).rsplit(".", 1)[0]
+    mac = hmac.new(public_pem, unsigned.encode(), hashlib.sha256).digest()
+    token = unsigned + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    assert_rejected(env.exchange(token), "alg 'HS256'")
+
+
+def test_a_token_signed_by_a_key_we_do_not_trust_is_rejected(env: Env) -> None:
+    stranger = generate_self_signed("stranger", START).private_key
+    assert isinstance(stranger, rsa.RSAPrivateKey)
+    token = jwt.encode(claims_of(env.mint()), stranger, algorithm="RS256")
+    assert_rejected(env.exchange(token), "does not verify with a trusted key")
+
+
+def test_an_unknown_kid_is_rejected_without_trying_other_keys(env: Env) -> None:
+    stranger = generate_self_signed("stranger", START).private_key
+    token = jwt.encode(claims_of(env.mint()), stranger, algorithm="RS256", headers={"kid": "not-ours"})
+    assert_rejected(env.exchange(token), "key we do not trust")
+
+
+def test_keys_named_by_jku_or_jwk_headers_are_ignored(env: Env) -> None:
+    stranger = generate_self_signed("stranger", START).private_key
+    assert isinstance(stranger, rsa.RSAPrivateKey)
+    public = jwt.algorithms.RSAAlgorithm.to_jwk(stranger.public_key(), as_dict=True)
+    token = jwt.encode(claims_of(env.mint()), stranger, algorithm="RS256",
+                       headers={"jwk": public, "jku": "https://evil.example/jwks.json"})
+    assert_rejected(env.exchange(token), "trusted key")
+
+
+def test_a_tampered_payload_is_rejected(env: Env) -> None:
+    head, payload, signature = env.mint().split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    claims["domain"] = "evil.example"
+    forged = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    assert_rejected(env.exchange(f"{head}.{forged}.{signature}"), "signature")
+
+
+@pytest.mark.parametrize(("claim", "value", "text"), [
+    ("iss", "https://evil.example", "issuer"),
+    ("aud", "https://api.invoicecloud.com", "audience"),
+    ("aud", ["https://other.example"], "audience"),
+])
+def test_wrong_issuer_or_audience_is_rejected(env: Env, claim: str, value: object, text: str) -> None:
+    assert_rejected(env.exchange(env.mint(extra={claim: value})), text)
+
+
+def test_an_audience_list_that_contains_ours_is_accepted(env: Env) -> None:
+    token = env.mint(extra={"aud": ["https://other.example", "https://api.invoicecloud.com/payer"]})
+    assert env.exchange(token).status == 200
+
+
+def test_an_expired_token_is_rejected_after_the_leeway(env: Env) -> None:
+    token = env.mint(expires_in=100)
+    env.clock.advance(100 + 59)
+    assert env.exchange(token).status == 200
+    env.clock.advance(2)
+    assert_rejected(env.exchange(token), "expired")
+
+
+def test_a_token_not_yet_valid_is_rejected(env: Env) -> None:
+    now = int(START.timestamp())
+    assert_rejected(env.exchange(env.mint(extra={"nbf": now + 120})), "not valid yet")
+    assert_rejected(env.exchange(env.mint(extra={"iat": now + 120})), "issued in the future")
+
+
+@pytest.mark.parametrize("claim", ["sub", "domain", "jti", "iss"])
+def test_a_missing_required_claim_is_rejected(env: Env, claim: str) -> None:
+    token = env.mint(extra={claim: None})
+    assert_rejected(env.exchange(token), f"'{claim}'")
+
+
+@pytest.mark.parametrize("origin", [
+    "http://127.0.0.1:8081",             # another port
+    "http://localhost:8080",             # another host, though also loopback
+    "null",                              # opaque origin
+])
+def test_origins_that_do_not_match_the_domain_are_rejected(env: Env, origin: str) -> None:
+    answer = env.exchange(origin=origin)
+    assert answer.status == 400 and answer.cookies() == [] and "access_token" not in answer.json()
+
+
+@pytest.mark.parametrize("origin", [
+    "https://evilbiller-site.com",
+    "https://biller-site.com.evil.example",
+    "https://biller-site.co",
+    "http://biller-site.com",
+])
+def test_suffix_and_look_alike_hosts_do_not_match(env: Env, origin: str) -> None:
+    assert_rejected(env.exchange(env.mint("biller-site.com"), origin=origin), "origin")
+
+
+def test_a_wildcard_domain_admits_subdomains_but_not_the_parent(env: Env) -> None:
+    token = env.mint("*.biller-site.com")
+    assert env.exchange(token, origin="https://pay.biller-site.com").status == 200
+    assert env.exchange(token, origin="https://a.b.biller-site.com").status == 200
+    assert_rejected(env.exchange(token, origin="https://biller-site.com"), "origin does not match")
+
+
+def test_hosts_compare_after_idna_and_case_normalisation(env: Env) -> None:
+    token = env.mint("Bücher.Example")
+    assert env.exchange(token, origin="https://xn--bcher-kva.example").status == 200
+
+
+def test_no_origin_and_no_referer_is_rejected(env: Env) -> None:
+    assert_rejected(env.exchange(origin=None), "neither Origin nor Referer")
+
+
+def test_an_unknown_biller_is_rejected(env: Env) -> None:
+    token = env.mint(extra={"sub": str(uuid.uuid4())}, record=False)
+    assert_rejected(env.exchange(token), "unknown biller")
+
+
+def test_a_suspended_biller_is_rejected(env: Env) -> None:
+    token = env.mint()
+    with env.service.directory.master.cursor() as cursor:
+        cursor.execute("UPDATE AzureBillers SET Status = 'suspended'")
+    env.clock.advance(61)
+    assert_rejected(env.exchange(token), "not active")
+
+
+def test_an_unrecorded_jti_is_rejected(env: Env) -> None:
+    assert_rejected(env.exchange(env.mint(record=False)), "not registered")
+
+
+def test_a_token_whose_jti_row_holds_another_token_is_rejected(env: Env) -> None:
+    recorded = env.mint()
+    impostor = env.mint(extra={"jti": claims_of(recorded)["jti"], "note": "another"}, record=False)
+    assert_rejected(env.exchange(impostor), "does not match the token registered")
+
+
+def test_revocation_takes_effect_within_the_bound(env: Env) -> None:
+    token = env.mint()
+    assert env.exchange(token).status == 200
+    # Revoked from another instance (straight in the shard), so this one's cache still holds the row.
+    with env.service.directory.shards["shard01"].cursor() as cursor:
+        cursor.execute("UPDATE BillerJwt SET Active = 0")
+    assert env.exchange(token).status == 200  # cached: within the bound
+    env.clock.advance(env.settings.revocation_bound + 1)
+    assert_rejected(env.exchange(token), "revoked")
+
+
+def test_an_unreachable_database_is_503_with_retry_after(env: Env) -> None:
+    token = env.mint()
+    (env.tmp / "master.db").unlink()
+    env.clock.advance(env.settings.revocation_bound + 1)  # past what the cache may serve
+    answer = env.exchange(token)
+    assert answer.status == 503
+    assert answer.json()["error"] == "temporarily_unavailable"
+    assert answer.header("Retry-After")
+    assert answer.cookies() == [] and "access_token" not in answer.json()
