@@ -66,14 +66,15 @@ class _Checker:
             raise self.fail("too_large", f"is longer than {MAX_TOKEN_BYTES} bytes")
         try:
             header = _jws.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.PyJWTError:
             raise self.fail("malformed", "is not a well-formed JWS compact serialization") from None
         alg = header.get("alg")
-        if alg not in self.rules.algorithms:
+        if not isinstance(alg, str) or alg not in self.rules.algorithms:
             allowed = ", ".join(sorted(self.rules.algorithms))
             shown = alg if isinstance(alg, str) and len(alg) <= 16 else "?"
             raise self.fail("alg_not_allowed", f"is signed with alg {shown!r}; only {allowed} is accepted")
-        if header.get("typ") not in self.rules.allowed_typ:
+        typ = header.get("typ")
+        if not (typ is None or isinstance(typ, str)) or typ not in self.rules.allowed_typ:
             raise self.fail("typ_not_allowed", "has a typ header that does not belong to this kind of token")
         if "crit" in header:
             raise self.fail("crit_unsupported", "names critical header parameters we do not support")

@@ -16,6 +16,7 @@ applies in Azure: ``Partitioned`` is added to our session cookie.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -62,9 +63,15 @@ def route_pattern(template: str, prefix: str) -> re.Pattern[str]:
     return re.compile(regex + "/?", re.IGNORECASE)
 
 
+@functools.cache
+def indexed_functions(app: Any) -> tuple[Any, ...]:
+    """Index once, as the worker does: the library refuses a second ``get_functions``."""
+    return tuple(app.get_functions())
+
+
 def discover_routes(app: Any, prefix: str) -> list[Route]:
     routes = []
-    for function in app.get_functions():
+    for function in indexed_functions(app):
         trigger = function.get_trigger()
         if trigger is None or trigger.get_binding_name() != "httpTrigger":
             continue

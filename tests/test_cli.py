@@ -1,0 +1,62 @@
+"""The command-line tool, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import pytest
+
+from tools.cli import DEMO_BILLER_GUID
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(tmp_path / ".local"),
+           "PAYERAUTH_MASTER_DB": f"sqlite:{tmp_path / '.local' / 'master.db'}",
+           "PAYERAUTH_SHARD_DBS": json.dumps({"shard01": f"sqlite:{tmp_path / '.local' / 'shard01.db'}"})}
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "tools.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert (done.returncode == 0) == ok, done.stderr
+        return done
+    return run
+
+
+def test_init_prints_a_ready_biller_jwt_and_a_curl(cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("init")
+    token = done.stdout.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["sub"] == DEMO_BILLER_GUID and claims["domain"] == "127.0.0.1:8080"
+    assert "curl" in done.stderr and "Origin: http://127.0.0.1:8080" in done.stderr
+    assert cli("init").returncode == 0  # idempotent
+
+
+def test_billers_and_tokens_are_added_minted_listed_and_revoked(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    guid = cli("biller", "add", "--name", "Water Co", "--domain", "pay.water.example").stdout.strip()
+    assert guid in cli("biller", "list").stdout
+    token = cli("token", "mint", "--biller", guid, "--expires-in", "3600", "--claim", "extra=[1,2]").stdout.strip()
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600 and claims["extra"] == [1, 2]
+    assert claims["domain"] == "pay.water.example"
+    rows = [json.loads(line) for line in cli("token", "list", "--biller", guid).stdout.splitlines()]
+    assert [r["jti"] for r in rows] == [claims["jti"]] and rows[0]["active"]
+    assert token not in cli("token", "list", "--biller", guid).stdout
+    cli("token", "revoke", "--biller", guid, claims["jti"])
+    assert not json.loads(cli("token", "list", "--biller", guid).stdout)["active"]
+
+
+def test_errors_are_one_clear_line(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    done = cli("token", "mint", "--biller", "00000000-0000-0000-0000-000000000000", ok=False)
+    assert done.stderr.strip() == "error: no biller with GUID '00000000-0000-0000-0000-000000000000'"
+    done = cli("biller", "add", "--name", "x", "--domain", "https://x.example", ok=False)
+    assert "domain must be a host" in done.stderr
