@@ -37,7 +37,9 @@ def endpoints() -> Endpoints:
     if _endpoints is None:
         with _lock:
             if _endpoints is None:
-                _endpoints = Endpoints(PayerAuth.from_settings(SETTINGS))
+                service = PayerAuth.from_settings(SETTINGS)
+                service.start_background_refresh()
+                _endpoints = Endpoints(service)
     return _endpoints
 
 

@@ -122,27 +122,37 @@ class KeyRing:
     retention: dt.timedelta = dt.timedelta(minutes=16)  # payer token lifetime + leeway
     _current: KeySet | None = None
     _retired: dict[str, tuple[KeyVersion, dt.datetime]] = field(default_factory=dict)
+    cold_retry: dt.timedelta = dt.timedelta(seconds=5)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _last_attempt: dt.datetime | None = None
     last_error: str | None = None
+    refreshes: int = 0
+    failures: int = 0
 
     def current(self) -> KeySet:
+        """The loaded key set: no I/O once loaded.  Cold, load inline, at most every ``cold_retry``."""
+        current = self._current
+        if current is not None:
+            return current
+        last = self._last_attempt
+        if last is None or self.now() - last >= self.cold_retry:
+            self.refresh()
         current = self._current
         if current is None:
-            self.refresh()
-            current = self._current
-            if current is None:
-                raise KeyStoreUnavailable(
-                    f"no signing keys are loaded: {self.last_error or 'the key store has not answered'}"
-                )
+            reason = self.last_error or "the key store has not answered"
+            raise KeyStoreUnavailable(f"no signing keys are loaded: {reason}")
         return current
 
     def refresh(self) -> bool:
         """Reload from the source; keep the last good set on failure. True if it worked."""
         with self._lock:
+            self._last_attempt = self.now()
+            self.refreshes += 1
             try:
                 versions = self.source.load()
                 keyset = self._build(versions, self.now())
             except PayerAuthError as exc:
+                self.failures += 1
                 self.last_error = exc.description
                 log.warning("key refresh from %s failed (%s): %s", self.source.description,
                             exc.reason, exc.description)
@@ -182,3 +192,27 @@ class KeyRing:
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class KeyRefresher:
+    """Refreshes key rings on a schedule in a daemon thread, off every request's path."""
+
+    def __init__(self, rings: Sequence[KeyRing], interval: float) -> None:
+        self.rings = rings
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="key-refresher", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            for ring in self.rings:
+                ring.refresh()
+

@@ -16,9 +16,10 @@ from typing import Any
 from .biller_tokens import BillerTokens
 from .billers import BillerDirectory
 from .database import Database
-from .errors import ConfigurationError, PayerAuthError
+from .errors import PayerAuthError
 from .exchange import Exchange
-from .keys import KeyRing, KeySource
+from .keys import KeyRefresher, KeyRing, KeySource
+from .keyvault import KeyVaultSource
 from .local_keys import LocalKeySource
 from .settings import Settings
 
@@ -45,14 +46,18 @@ class PayerAuth:
     def from_settings(cls, settings: Settings, *, now: Callable[[], dt.datetime] = utc_now,
                       monotonic: Callable[[], float] = time.monotonic,
                       key_source: KeySource | None = None) -> PayerAuth:
-        source = key_source or default_key_source(settings, now)
-        retention = dt.timedelta(seconds=settings.payer_token_lifetime + settings.leeway)
-        keys = KeyRing(source, now, retention=retention)
+        ic_keys, payer_keys = key_rings(settings, now, key_source)
         master = Database("Master", settings.master_db)
         shards = {name: Database(f"shard {name}", conn) for name, conn in settings.shard_dbs.items()}
         directory = BillerDirectory(master, shards, ttl=settings.revocation_bound,
                                     max_entries=settings.directory_cache_size, monotonic=monotonic, now=now)
-        return cls(settings, keys, keys, directory, now)
+        return cls(settings, ic_keys, payer_keys, directory, now)
+
+    def start_background_refresh(self) -> KeyRefresher:
+        rings = [self.ic_keys] if self.ic_keys is self.payer_keys else [self.ic_keys, self.payer_keys]
+        refresher = KeyRefresher(rings, self.settings.key_refresh_interval)
+        refresher.start()
+        return refresher
 
     def health(self) -> dict[str, Any]:
         keys: dict[str, Any]
@@ -67,10 +72,26 @@ class PayerAuth:
         return {"status": "ok" if healthy else "degraded", "keys": keys, "databases": databases}
 
 
-def default_key_source(settings: Settings, now: Callable[[], dt.datetime]) -> KeySource:
-    if settings.key_source == "local":
+def key_rings(settings: Settings, now: Callable[[], dt.datetime],
+              source: KeySource | None = None) -> tuple[KeyRing, KeyRing]:
+    """The IC ring (verifies biller and portal JWTs, signs biller JWTs) and the payer ring (signs payer
+    JWTs, published in the JWKS): one ring when one secret serves both."""
+    def ring(secret_name: str) -> KeyRing:
+        return KeyRing(source or key_source(settings, secret_name, now), now,
+                       overlap=dt.timedelta(seconds=settings.key_overlap),
+                       retention=dt.timedelta(seconds=settings.payer_token_lifetime + settings.leeway))
+    ic = ring(settings.ic_secret_name)
+    same = source is not None or settings.key_source == "local" or settings.payer_secret_name == settings.ic_secret_name
+    return ic, ic if same else ring(settings.payer_secret_name)
+
+
+def key_source(settings: Settings, secret_name: str, now: Callable[[], dt.datetime]) -> KeySource:
+    if settings.key_source == "local" or settings.keyvault_url is None:
         return LocalKeySource(settings.local_dir / "keys", now)
-    raise ConfigurationError("PAYERAUTH_KEY_SOURCE=keyvault is not available in this build")
+    return KeyVaultSource(settings.keyvault_url, secret_name, now=now,
+                          client_id=settings.managed_identity_client_id,
+                          verify_challenge_resource=settings.keyvault_verify_challenge_resource,
+                          retries=settings.keyvault_retries)
 
 
 def _probe(database: Database) -> str:

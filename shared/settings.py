@@ -49,6 +49,14 @@ class Settings:
         default_factory=lambda: {"shard01": "sqlite:.local/shard01.db"}
     )
     directory_cache_size: int = 10_000
+    keyvault_url: str | None = None
+    ic_secret_name: str = "JwtSigningCertificate"  # noqa: S105 - a secret's name, not its value
+    payer_secret_name: str = "JwtSigningCertificate"  # noqa: S105
+    managed_identity_client_id: str | None = None
+    key_refresh_interval: int = 300
+    key_overlap: int = 7200
+    keyvault_verify_challenge_resource: bool = True
+    keyvault_retries: int = 3
 
     @property
     def development(self) -> bool:
@@ -87,6 +95,10 @@ class _SettingsReader:
         local_dir = self.get("LOCAL_DIR", d.local_dir, Path, "set it to a writable folder")
         base_url = self.get("PUBLIC_BASE_URL", d.public_base_url, _base_url,
                             "set it to the app's public https URL, e.g. https://payer.example.com")
+        keyvault_url = self.get("KEYVAULT_URL", None, _vault_url,
+                                "set it to the vault's URL, e.g. https://icappsettingsdevtest.vault.azure.net")
+        ic_secret = self.get("IC_SECRET_NAME", d.ic_secret_name, _secret_name,
+                             "set it to the certificate's secret name, e.g. JwtSigningCertificate")
         master_default = f"sqlite:{local_dir / 'master.db'}"
         shards_default = {"shard01": f"sqlite:{local_dir / 'shard01.db'}"}
         settings = Settings(
@@ -111,7 +123,8 @@ class _SettingsReader:
             cookie_name=self.get("COOKIE_NAME", d.cookie_name, _cookie_name,
                                  "set it to a cookie name starting with __Host-"),
             local_dir=local_dir,
-            key_source=self.get("KEY_SOURCE", d.key_source, _one_of("local", "keyvault"),
+            key_source=self.get("KEY_SOURCE", "keyvault" if keyvault_url else d.key_source,
+                                _one_of("local", "keyvault"),
                                 "set it to 'local' (development keys) or 'keyvault'"),
             master_db=self.get("MASTER_DB", master_default, _connection,
                                "set it to 'sqlite:<path>' or 'odbc:<ODBC connection string>'"),
@@ -120,7 +133,27 @@ class _SettingsReader:
             directory_cache_size=self.get("DIRECTORY_CACHE_SIZE", d.directory_cache_size,
                                           _int_between(100, 10_000_000),
                                           "set it to a number of entries, at least 100"),
+            keyvault_url=keyvault_url,
+            ic_secret_name=ic_secret,
+            payer_secret_name=self.get("PAYER_SECRET_NAME", ic_secret, _secret_name,
+                                       "set it to the secret that signs payer JWTs (default: IC_SECRET_NAME)"),
+            managed_identity_client_id=self.raw("MANAGED_IDENTITY_CLIENT_ID"),
+            key_refresh_interval=self.get("KEY_REFRESH_SECONDS", d.key_refresh_interval, _int_between(10, 86_400),
+                                          "set it to seconds between key refreshes, 10 to 86400 (default 300)"),
+            key_overlap=self.get("KEY_OVERLAP_SECONDS", d.key_overlap, _int_between(0, 604_800),
+                                 "set it to seconds a new key is published before it signs (default 7200)"),
+            keyvault_verify_challenge_resource=self.get(
+                "KEYVAULT_VERIFY_CHALLENGE_RESOURCE", True, _boolean,
+                "set it to true (default) or false (only for a private vault host name)"),
+            keyvault_retries=self.get("KEYVAULT_RETRIES", d.keyvault_retries, _int_between(0, 10),
+                                      "set it to 0 to 10 (default 3)"),
         )
+        if settings.key_source == "keyvault" and not settings.keyvault_url:
+            self.problems.append(f"{PREFIX}KEY_SOURCE is 'keyvault' but {PREFIX}KEYVAULT_URL is not set: "
+                                 "set it to e.g. https://icappsettingsdevtest.vault.azure.net")
+        if settings.key_overlap < 3600 + 300 and settings.environment == "production":
+            self.problems.append(f"{PREFIX}KEY_OVERLAP_SECONDS must exceed APIM's JWKS cache (3600 s) plus "
+                                 "its refetch interval (300 s) in production")
         if settings.environment == "production":
             self._check_production(settings)
         if self.problems:
@@ -174,6 +207,27 @@ def _url(value: str) -> str:
 
 def _base_url(value: str) -> str:
     return _url(value).rstrip("/")
+
+
+def _boolean(value: str) -> bool:
+    lowered = value.lower()
+    if lowered not in ("true", "false", "1", "0"):
+        raise ValueError("expected true or false")
+    return lowered in ("true", "1")
+
+
+def _vault_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError("expected https://<vault-name>.vault.azure.net")
+    return value.rstrip("/")
+
+
+def _secret_name(value: str) -> str:
+    # Key Vault object names: 1-127 alphanumerics and dashes.
+    if not 0 < len(value) <= 127 or not value.replace("-", "").isalnum():
+        raise ValueError("expected 1-127 letters, digits and dashes")
+    return value
 
 
 def _cookie_name(value: str) -> str:
