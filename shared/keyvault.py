@@ -99,6 +99,7 @@ class KeyVaultSource:
             HttpResponseError,
             ResourceNotFoundError,
             ServiceRequestError,
+            ServiceResponseError,
         )
 
         kind = type(exc).__name__
@@ -112,7 +113,7 @@ class KeyVaultSource:
         if isinstance(exc, HttpResponseError) and exc.status_code == 403:
             return KeyStoreUnavailable(f"{self.description} is forbidden to this identity: grant it the "
                                        "'Key Vault Secrets User' role on the vault", reason="keyvault_forbidden")
-        if isinstance(exc, ServiceRequestError | HttpResponseError):
+        if isinstance(exc, ServiceRequestError | ServiceResponseError | HttpResponseError):
             return KeyStoreUnavailable(f"{self.description} cannot be reached ({kind})", reason="keyvault_down")
         log.error("unexpected error reading %s: %s", self.description, kind)
         return KeyStoreUnavailable(f"{self.description} could not be read ({kind})", reason="keyvault_error")
