@@ -68,6 +68,21 @@ def payer_token(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().token)
 
 
+@app.route(route="api/payer/bootstrap", methods=["POST", "OPTIONS"])
+def payer_bootstrap(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().bootstrap)
+
+
+@app.route(route="api/payer/profile", methods=["GET", "OPTIONS"])
+def payer_profile(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().profile)
+
+
+@app.route(route="api/payer/logout", methods=["POST", "OPTIONS"])
+def payer_logout(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().logout)
+
+
 @app.route(route=".well-known/jwks.json", methods=["GET"])
 def jwks(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().jwks)

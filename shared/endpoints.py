@@ -13,11 +13,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import cors
-from .cookies import session_cookie
-from .errors import PayerAuthError
+from .cookies import cleared_cookie, session_cookie
+from .errors import InvalidRequest, PayerAuthError
 from .exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
 from .forms import read_fields
 from .origins import parse_origin
+from .payer_session import PayerPrincipal
 from .responses import NO_STORE, internal_error, oauth_error, problem
 from .web import Request, Response
 
@@ -47,9 +48,9 @@ class Endpoints:
                                           referer=request.header("referer"))
         return self._issued(self.service.exchange.run(exchange_request))
 
-    def _issued(self, issued: Issued) -> Response:
-        body: dict[str, object] = {"issued_token_type": JWT_TOKEN_TYPE, "token_type": "Bearer",
-                                   "expires_in": issued.expires_in}
+    def _issued(self, issued: Issued, body: dict[str, object] | None = None) -> Response:
+        if body is None:
+            body = {"issued_token_type": JWT_TOKEN_TYPE, "token_type": "Bearer", "expires_in": issued.expires_in}
         headers = [*NO_STORE, *cors.grant(issued.origin.serialize()), *cors.vary()]
         if issued.delivery == "cookie":
             headers.append(("Set-Cookie", session_cookie(self.settings.cookie_name, issued.token,
@@ -57,6 +58,53 @@ class Endpoints:
         else:
             body = {"access_token": issued.token, **body}
         return Response.json(200, body, headers=headers)
+
+    # --- POST api/payer/bootstrap: exchange, cookie and first data in one round trip ------------
+
+    def bootstrap(self, request: Request) -> Response:
+        return self._answer("payer_bootstrap", request, self._bootstrap, oauth=True)
+
+    def _bootstrap(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request, "POST, OPTIONS", "Content-Type")
+        fields = read_fields(request)
+        names = self.service.resources.parse(fields.pop("resources", None))
+        exchange_request = parse_exchange(fields, origin=request.header("origin"),
+                                          referer=request.header("referer"), default_delivery="cookie")
+        if exchange_request.delivery != "cookie":
+            raise InvalidRequest("bootstrap always delivers the session by cookie; use api/payer/token for body "
+                                 "delivery", reason="token_delivery_invalid")
+        issued = self.service.exchange.run(exchange_request)
+        try:
+            data = self.service.resources.fetch(names, PayerPrincipal.from_claims(issued.claims))
+        except PayerAuthError as exc:
+            exc.allow_origin = issued.origin.serialize()
+            raise
+        return self._issued(issued, {"expires_in": issued.expires_in, "data": data})
+
+    # --- protected data: GET api/payer/profile -------------------------------------------------
+
+    def profile(self, request: Request) -> Response:
+        return self._answer("payer_profile", request, lambda r: self._protected(r, "profile"), protected=True)
+
+    def _protected(self, request: Request, resource: str) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request, "GET, OPTIONS", "Authorization")
+        principal = self.service.guard.require(request)
+        body = self.service.resources.handlers[resource](principal)
+        return Response.json(200, body, headers=[*NO_STORE, *cors.grant(principal.origin), *cors.vary()])
+
+    # --- POST api/payer/logout ---------------------------------------------------------------
+
+    def logout(self, request: Request) -> Response:
+        return self._answer("payer_logout", request, self._logout, protected=True)
+
+    def _logout(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request, "POST, OPTIONS", "Content-Type")
+        origin = self._valid_origin(request)
+        headers = [*NO_STORE, ("Set-Cookie", cleared_cookie(self.settings.cookie_name)), *cors.vary()]
+        return Response(204, headers=headers + (cors.grant(origin) if origin else []))
 
     # --- published keys ------------------------------------------------------------
 
@@ -102,20 +150,26 @@ class Endpoints:
     # --- shared plumbing -----------------------------------------------------------
 
     def _preflight(self, request: Request, methods: str, headers: str) -> Response:
+        return cors.preflight(self._valid_origin(request), methods, headers)
+
+    def _valid_origin(self, request: Request) -> str | None:
+        """The request's Origin if it is one we could ever grant (https, or loopback http in development)."""
         origin = request.header("origin")
         try:
-            valid = origin is not None and parse_origin(origin, allow_http_loopback=self.settings.development)
+            return origin if origin and parse_origin(origin, allow_http_loopback=self.settings.development) else None
         except PayerAuthError:
-            valid = False
-        return cors.preflight(origin if valid else None, methods, headers)
+            return None
 
-    def _answer(self, route: str, request: Request, handler: Handler, *, oauth: bool = False) -> Response:
+    def _answer(self, route: str, request: Request, handler: Handler, *, oauth: bool = False,
+                protected: bool = False) -> Response:
         started = time.perf_counter()
         reason = None
         try:
             response = handler(request)
         except PayerAuthError as exc:
             reason = exc.reason
+            if protected and exc.allow_origin is None:
+                exc.allow_origin = self._valid_origin(request)  # so the page sees the 401, not a CORS failure
             response = oauth_error(exc) if oauth else problem(exc)
         except Exception:
             log.exception("unexpected error in %s", route)

@@ -21,6 +21,8 @@ from .exchange import Exchange
 from .keys import KeyRefresher, KeyRing, KeySource
 from .keyvault import KeyVaultSource
 from .local_keys import LocalKeySource
+from .payer_session import PayerGuard
+from .resources import Resources
 from .settings import Settings
 
 
@@ -37,8 +39,12 @@ class PayerAuth:
     now: Callable[[], dt.datetime] = utc_now
     exchange: Exchange = field(init=False)
     biller_tokens: BillerTokens = field(init=False)
+    guard: PayerGuard = field(init=False)
+    resources: Resources = field(init=False)
 
     def __post_init__(self) -> None:
+        self.guard = PayerGuard(self.settings, self.payer_keys, self.now)
+        self.resources = Resources(self.directory)
         self.exchange = Exchange(self.settings, self.ic_keys, self.payer_keys, self.directory, self.now)
         self.biller_tokens = BillerTokens(self.settings, self.ic_keys, self.directory, self.now)
 

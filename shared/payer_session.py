@@ -1,0 +1,73 @@
+"""The guard every protected route uses: a verified payer JWT becomes a typed ``PayerPrincipal``.
+
+The token comes from ``Authorization: Bearer`` or, failing that, the session
+cookie.  It is verified with the payer key ring only (our keys, our ``iss`` and
+``aud``, ``typ`` ``at+jwt``, usertype ``payer``, ``exp`` required), so a biller
+JWT, a portal JWT or a tampered token is a 401 whatever key signed it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import Forbidden, Unauthorized
+from .keys import KeyRing
+from .settings import Settings
+from .tokens import BILLER_GUID, ORIGIN, TokenRules, verify
+from .web import Request
+
+
+@dataclass(frozen=True)
+class PayerPrincipal:
+    subject: str
+    biller_guid: str
+    origin: str
+    session_id: str
+    token_id: str
+    expires_at: int
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> PayerPrincipal:
+        return cls(claims["sub"], claims[BILLER_GUID], claims[ORIGIN], claims["sid"], claims["jti"],
+                   int(claims["exp"]))
+
+
+class PayerGuard:
+    def __init__(self, settings: Settings, payer_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.payer_keys = payer_keys
+        self.now = now
+
+    def rules(self, algorithms: frozenset[str]) -> TokenRules:
+        return TokenRules(kind="payer JWT", algorithms=algorithms, issuer=self.settings.payer_issuer,
+                          audience=self.settings.payer_audience,
+                          required=("sub", "jti", "sid", BILLER_GUID, ORIGIN), require_exp=True,
+                          allowed_typ=frozenset({"at+jwt"}), usertype="payer", reason_prefix="payer_token")
+
+    def require(self, request: Request) -> PayerPrincipal:
+        token = self.credential(request)
+        keyset = self.payer_keys.current()
+        algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
+        claims = verify(token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway,
+                        reject=Unauthorized)
+        principal = PayerPrincipal.from_claims(claims)
+        origin = request.header("origin")
+        if origin is not None and origin != principal.origin:
+            raise Forbidden("the payer JWT was issued to another origin", reason="payer_origin_mismatch")
+        return principal
+
+    def credential(self, request: Request) -> str:
+        authorization = request.header("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("use 'Authorization: Bearer <payer JWT>'", reason="authorization_malformed")
+            return token.strip()
+        cookie = request.cookie(self.settings.cookie_name)
+        if not cookie:
+            raise Unauthorized("no payer session: send the session cookie or 'Authorization: Bearer'",
+                               reason="credential_missing")
+        return cookie

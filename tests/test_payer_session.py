@@ -1,0 +1,163 @@
+"""Bootstrap (one round trip), the protected profile route, the payer guard and logout."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+import jwt
+import pytest
+
+import function_app
+from shared.tokens import BILLER_GUID, USERTYPE
+from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Answer, Env
+from tools.cli import DEMO_BILLER_GUID
+
+
+def bootstrap(env: Env, token: str | None = None, **extra: str) -> Answer:
+    fields = {"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": token or env.mint(), **extra}
+    return env.call(function_app.payer_bootstrap, "POST", "api/payer/bootstrap", body=urlencode(fields).encode(),
+                    headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN})
+
+
+def session_cookie(answer: Answer) -> str:
+    (cookie,) = answer.cookies()
+    return cookie.split(";")[0]
+
+
+def profile(env: Env, *, cookie: str | None = None, bearer: str | None = None,
+            origin: str | None = DEMO_ORIGIN) -> Answer:
+    headers = {}
+    if cookie:
+        headers["Cookie"] = cookie
+    if bearer:
+        headers["Authorization"] = f"Bearer {bearer}"
+    if origin:
+        headers["Origin"] = origin
+    return env.call(function_app.payer_profile, "GET", "api/payer/profile", headers=headers)
+
+
+PUBLIC_PROFILE = {"billerGuid": DEMO_BILLER_GUID, "displayName": "Demo Biller", "domain": "127.0.0.1:8080",
+                  "status": "active"}
+
+
+def test_bootstrap_sets_the_cookie_and_returns_the_profile_in_one_round_trip(env: Env) -> None:
+    answer = bootstrap(env)
+    assert answer.status == 200
+    body = answer.json()
+    assert body == {"expires_in": 900, "data": {"profile": PUBLIC_PROFILE}}
+    assert session_cookie(answer).startswith("__Host-payer_session=")
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+
+
+def test_bootstrap_data_equals_what_the_protected_route_serves(env: Env) -> None:
+    answer = bootstrap(env)
+    assert profile(env, cookie=session_cookie(answer)).json() == answer.json()["data"]["profile"]
+
+
+def test_an_unknown_resource_is_400_listing_the_known_ones(env: Env) -> None:
+    answer = bootstrap(env, resources="profile,invoices")
+    assert answer.status == 400 and answer.cookies() == []
+    assert "'invoices'" in answer.json()["error_description"] and "known resources: profile" in \
+        answer.json()["error_description"]
+
+
+def test_bootstrap_refuses_body_delivery(env: Env) -> None:
+    answer = bootstrap(env, token_delivery="body")
+    assert answer.status == 400 and answer.cookies() == [] and "access_token" not in answer.json()
+
+
+def test_bootstrap_rejects_what_the_token_endpoint_rejects(env: Env) -> None:
+    answer = bootstrap(env, env.mint("pay.other.example"))
+    assert answer.status == 400 and answer.cookies() == [] and "origin" in answer.json()["error_description"]
+
+
+def test_the_profile_accepts_the_cookie(env: Env) -> None:
+    answer = profile(env, cookie=session_cookie(bootstrap(env)))
+    assert answer.status == 200 and answer.json() == PUBLIC_PROFILE
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+    assert answer.header("Access-Control-Allow-Credentials") == "true"
+
+
+def test_the_profile_accepts_a_bearer_token_and_shows_nothing_internal(env: Env) -> None:
+    token = env.exchange().json()["access_token"]
+    answer = profile(env, bearer=token)
+    assert answer.status == 200
+    assert not {"billerId", "BillerID", "shard", "ShardName"} & set(answer.json())
+
+
+def assert_401(answer: Answer, text: str) -> None:
+    assert answer.status == 401, answer.body
+    assert answer.header("WWW-Authenticate").startswith("Bearer ")  # type: ignore[union-attr]
+    assert answer.header("Content-Type") == "application/problem+json"
+    body = answer.json()
+    assert body["status"] == 401 and text in body["detail"]
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN  # the page sees the 401
+
+
+def test_no_credential_is_401(env: Env) -> None:
+    assert_401(profile(env), "no payer session")
+
+
+def test_a_biller_jwt_is_not_a_payer_jwt(env: Env) -> None:
+    assert_401(profile(env, bearer=env.mint()), "typ")
+
+
+def test_a_portal_jwt_signed_by_our_own_key_is_not_a_payer_jwt(env: Env) -> None:
+    portal = {"urn:invoicecloud:billerguid": DEMO_BILLER_GUID, USERTYPE: "Biller", "sub": "u1", "jti": "j",
+              "iss": "https://www.invoicecloud.com", "aud": "https://www.invoicecloud.com",
+              "iat": 1, "exp": 4_000_000_000}
+    assert_401(profile(env, bearer=env.service.ic_keys.sign(portal, typ="JWT")), "typ")
+    dressed_up = {**portal, "sid": "s", "urn:invoicecloud:origin": DEMO_ORIGIN}  # even with payer-shaped claims
+    assert_401(profile(env, bearer=env.service.ic_keys.sign(dressed_up, typ="at+jwt")), "issuer")
+
+
+def test_a_tampered_payer_jwt_is_401(env: Env) -> None:
+    head, payload, signature = env.exchange().json()["access_token"].split(".")
+    claims = jwt.decode(f"{head}.{payload}.{signature}", options={"verify_signature": False})
+    claims[BILLER_GUID] = "00000000-0000-0000-0000-000000000000"
+    forged = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    assert_401(profile(env, bearer=f"{head}.{forged}.{signature}"), "signature")
+
+
+def test_an_expired_payer_jwt_is_401(env: Env) -> None:
+    token = env.exchange().json()["access_token"]
+    env.clock.advance(900 + 61)
+    assert_401(profile(env, bearer=token), "expired")
+
+
+def test_a_malformed_authorization_header_is_401(env: Env) -> None:
+    answer = env.call(function_app.payer_profile, "GET", "api/payer/profile",
+                      headers={"Authorization": "Basic dXNlcjpwYXNz", "Origin": DEMO_ORIGIN})
+    assert_401(answer, "Bearer")
+
+
+def test_a_payer_jwt_used_from_another_origin_is_403(env: Env) -> None:
+    token = env.exchange().json()["access_token"]
+    answer = profile(env, bearer=token, origin="https://evil.example")
+    assert answer.status == 403 and answer.header("Access-Control-Allow-Origin") != DEMO_ORIGIN
+
+
+def test_backends_without_an_origin_may_call_with_the_bearer_token(env: Env) -> None:
+    assert profile(env, bearer=env.exchange().json()["access_token"], origin=None).status == 200
+
+
+def test_the_profile_preflight_allows_authorization(env: Env) -> None:
+    answer = env.call(function_app.payer_profile, "OPTIONS", "api/payer/profile",
+                      headers={"Origin": DEMO_ORIGIN, "Access-Control-Request-Headers": "authorization"})
+    assert answer.status == 204 and "Authorization" in (answer.header("Access-Control-Allow-Headers") or "")
+
+
+def test_logout_clears_the_cookie(env: Env) -> None:
+    answer = env.call(function_app.payer_logout, "POST", "api/payer/logout", headers={"Origin": DEMO_ORIGIN})
+    assert answer.status == 204
+    (cookie,) = answer.cookies()
+    assert cookie.startswith("__Host-payer_session=;") and "max-age=0" in cookie.lower()
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+
+
+@pytest.mark.parametrize("delivery", ["body", "cookie"])
+def test_a_payer_jwt_stays_under_1_kib(env: Env, delivery: str) -> None:
+    answer = env.exchange(delivery=delivery)
+    token = answer.json().get("access_token") or session_cookie(answer).split("=", 1)[1]
+    assert len(token) < 1024
