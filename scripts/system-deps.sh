@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: unixODBC with the SQLite ODBC driver (the real
-# pyodbc path). Installs what is missing when it can (root or sudo), else says what to install.
+# pyodbc path) and Chromium (the web component tests, driven by Playwright; never
+# a downloaded browser). Installs what is missing when it can (root or sudo),
+# else says what to install.
 set -euo pipefail
 
-packages=(unixodbc libsqliteodbc)
+packages=(unixodbc libsqliteodbc chromium)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -68,6 +68,7 @@ class HttpsFake:
         self.is_down = True
         self.server.shutdown()
         self.server.server_close()
+        self.server.server_close()
 
 
 class FakeIdentityEndpoint(HttpsFake):

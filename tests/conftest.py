@@ -143,3 +143,10 @@ def env(tmp_path: Path, key_folder: Path) -> Iterator[Env]:
 def captured_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the item, so fixtures can act on failure (screenshots)."""
+    outcome = yield
+    setattr(item, f"report_{call.when}", outcome.get_result())  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from shared.certificates import PEM, PKCS12, KeyMaterial, generate_self_signed, 
 from shared.keys import KeyRefresher, KeyVersion
 from tests.azure_fakes import FakeIdentityEndpoint, FakeKeyVault
 from tests.conftest import START, Env, build_env
-from tools.localhost import serve
+from tools.localhost import serve, stop
 
 SECRET = "JwtSigningCertificate"
 
@@ -215,4 +215,4 @@ def test_pyjwkclient_at_the_served_jwks_uri_verifies_a_fresh_payer_jwt(tmp_path:
                             options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
         assert claims["urn:invoicecloud:usertype"] == "payer"
     finally:
-        server.shutdown()
+        stop(server)

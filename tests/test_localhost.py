@@ -12,7 +12,7 @@ import pytest
 
 import function_app
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Env
-from tools.localhost import FunctionsHost, encode_response, host_route_prefix, route_pattern, serve
+from tools.localhost import FunctionsHost, encode_response, host_route_prefix, route_pattern, serve, stop
 
 
 def test_host_json_sets_an_empty_route_prefix() -> None:
@@ -63,7 +63,7 @@ def live(env: Env) -> Iterator[tuple[str, int]]:
     server = serve("127.0.0.1", 0)
     function_app.install(env.service)  # serve() imported function_app; keep the test's service
     yield server.server_address[0], server.server_address[1]  # type: ignore[misc]
-    server.shutdown()
+    stop(server)
 
 
 def request(live: tuple[str, int], method: str, path: str, body: bytes = b"",

@@ -11,12 +11,17 @@ dropped here too), and the cookies are written back from the fields an
 applies in Azure: ``Partitioned`` is added to our session cookie.
 
     python -m tools.localhost [--port 7071] [--demo-port 8080]
+
+It also serves the demo biller page (``client/``) on http://127.0.0.1:8080, a
+different site from the functions on http://localhost:7071, so the web
+component runs cross-site as it does on a biller's page.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import html
 import json
 import logging
 import os
@@ -197,18 +202,106 @@ def serve(host_name: str, port: int) -> ThreadingHTTPServer:
     return server
 
 
+# --- the demo biller page, on another site than the functions -------------------------
+
+CLIENT = ROOT / "client"
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".html": "text/html; charset=utf-8",
+                ".css": "text/css; charset=utf-8"}
+
+
+def demo_page(api_base: str, biller_jwt: str, page_origin: str) -> bytes:
+    text = (CLIENT / "demo.html").read_text()
+    for name, value in (("API_BASE", api_base), ("BILLER_JWT", biller_jwt), ("PAGE_ORIGIN", page_origin)):
+        text = text.replace("{{" + name + "}}", html.escape(value))
+    return text.encode()
+
+
+class DemoServer(ThreadingHTTPServer):
+    biller_jwt = ""  # what the page embeds; may be set after the port is known
+
+    @property
+    def origin(self) -> str:
+        return f"http://{self.server_address[0]}:{self.server_address[1]}"
+
+
+def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -> DemoServer:
+    """Serve client/ and a demo biller page embedding ``biller_jwt`` (a static site, no cookies)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            origin = f"http://{self.headers.get('Host', f'{host_name}:{port}')}"
+            if path in ("/", "/index.html"):
+                self._send(200, STATIC_TYPES[".html"], demo_page(api_base, server.biller_jwt, origin))
+                return
+            file = (CLIENT / path.lstrip("/")).resolve()
+            if file.parent == CLIENT.resolve() and file.suffix in STATIC_TYPES and file.is_file():
+                self._send(200, STATIC_TYPES[file.suffix], file.read_bytes())
+            else:
+                self._send(404, "text/plain", b"not found\n")
+
+        def _send(self, status: int, content_type: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            log.debug("demo %s", format % args)
+
+    server = DemoServer((host_name, port), Handler)
+    server.daemon_threads = True
+    server.biller_jwt = biller_jwt
+    threading.Thread(target=server.serve_forever, daemon=True, name="demo-site").start()
+    return server
+
+
+def demo_biller_jwt() -> str | None:
+    """A fresh biller JWT for the demo biller, or None before ``tools.cli init``."""
+    import function_app
+    from shared.billers import Actor
+    from shared.errors import PayerAuthError
+    from tools.cli import DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN
+
+    try:
+        tokens = function_app.endpoints().service.biller_tokens
+        return tokens.mint(DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN, Actor(sub="localhost-demo")).token
+    except PayerAuthError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--demo-host", default="127.0.0.1", help="the demo page's host: another site")
+    parser.add_argument("--demo-port", type=int, default=8080, help="0 to serve no demo page")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    server = serve(args.host, args.port)
-    print(f"Functions: http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    servers: list[ThreadingHTTPServer] = [serve(args.host, args.port)]
+    print(f"Functions: http://{args.host}:{args.port}", flush=True)
+    token = demo_biller_jwt() if args.demo_port else None
+    if token:
+        servers.append(serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}", token))
+        print(f"Demo biller page: http://{args.demo_host}:{args.demo_port}/  (flows: ?flow=auto|bootstrap|cookie|body)",
+              flush=True)
+    elif args.demo_port:
+        print("No demo page: run `python -m tools.cli init` first to create the demo biller.", flush=True)
+    print("Ctrl-C to stop.", flush=True)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
-        server.shutdown()
+        for server in servers:
+            stop(server)
+
+
+def stop(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,163 @@
+"""The web component in a real browser (Debian's Chromium driven by Playwright), cross-site:
+the demo biller page on http://127.0.0.1:<port>, the functions on http://localhost:<port>."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import function_app
+import tools.localhost
+from tests.conftest import Env
+from tools.localhost import serve, serve_demo, stop
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed: run `make system-deps` (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Sites:
+    env: Env
+    api_base: str
+    demo_origin: str
+    servers: list[Any] = field(default_factory=list)
+
+    def demo(self, biller_jwt: str | None = None) -> str:
+        """Serve the demo page on a new 127.0.0.1 port; its biller JWT names that origin unless given."""
+        server = serve_demo("127.0.0.1", 0, self.api_base)
+        self.servers.append(server)
+        server.biller_jwt = biller_jwt or self.env.mint(server.origin.removeprefix("http://"))
+        return server.origin + "/"
+
+
+@pytest.fixture
+def sites(env: Env) -> Iterator[Sites]:
+    functions = serve("localhost", 0)
+    function_app.install(env.service)
+    sites = Sites(env, f"http://localhost:{functions.server_address[1]}", "", [functions])
+    yield sites
+    for server in sites.servers:
+        stop(server)
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.seen = {"responses": [], "requests": []}
+    page.on("request", page.seen["requests"].append)
+    page.on("response", page.seen["responses"].append)
+    yield page
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / (re.sub(r"[^\w.-]+", "_", request.node.name) + ".png")), full_page=True)
+    context.close()
+
+
+def open_demo(page: Any, sites: Sites, flow: str) -> dict[str, Any]:
+    """Open a demo page whose biller JWT names the page's own origin; wait for the component."""
+    page.goto(f"{sites.demo()}?flow={flow}")
+    page.wait_for_function("window.payerAuthResult !== undefined", timeout=15_000)
+    return dict(page.evaluate("window.payerAuthResult"))
+
+
+def response_bodies(page: Any) -> str:
+    texts = []
+    for response in page.seen["responses"]:
+        if "/api/" in response.url and response.request.method != "OPTIONS":
+            try:
+                texts.append(response.text())
+            except Exception:  # a body the browser did not keep
+                texts.append("")
+    return "\n".join(texts)
+
+
+def sent_headers(page: Any, path: str) -> list[dict[str, str]]:
+    return [r.all_headers() for r in page.seen["requests"] if r.url.endswith(path) and r.method == "GET"]
+
+
+@pytest.mark.parametrize(("flow", "used"), [("body", "body"), ("cookie", "cookie"), ("bootstrap", "bootstrap"),
+                                            ("auto", "bootstrap")])
+def test_each_flow_shows_the_profile_cross_site(page: Any, sites: Sites, flow: str, used: str) -> None:
+    result = open_demo(page, sites, flow)
+    assert result["flow"] == used, result
+    assert result["profile"]["displayName"] == "Demo Biller"
+    assert page.locator("payer-auth").get_attribute("data-state") == "ready"
+    assert page.locator("payer-auth [data-field=displayName]").inner_text() == "Demo Biller"
+
+
+@pytest.mark.parametrize("flow", ["cookie", "bootstrap"])
+def test_in_the_cookie_flows_the_token_is_invisible_to_page_javascript(page: Any, sites: Sites, flow: str) -> None:
+    open_demo(page, sites, flow)
+    assert page.evaluate("document.cookie") == ""
+    assert "access_token" not in response_bodies(page)
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    (cookie,) = page.context.cookies()
+    assert cookie["name"] == "__Host-payer_session" and cookie["httpOnly"] and cookie["secure"]
+    assert cookie["partitionKey"] == "http://127.0.0.1"  # kept in the biller site's partition (CHIPS)
+
+
+def test_the_profile_call_succeeds_only_because_the_browser_sent_the_cookie(page: Any, sites: Sites) -> None:
+    open_demo(page, sites, "cookie")
+    (headers,) = sent_headers(page, "/api/payer/profile")
+    assert "__Host-payer_session=" in headers.get("cookie", "") and "authorization" not in headers
+    page.context.clear_cookies()
+    status = page.evaluate("document.querySelector('payer-auth').profile().then(() => 200, e => e.status)")
+    assert status == 401
+
+
+def test_logout_ends_the_cookie_session(page: Any, sites: Sites) -> None:
+    open_demo(page, sites, "bootstrap")
+    page.evaluate("document.querySelector('payer-auth').logout()")
+    assert page.context.cookies() == []
+    assert page.evaluate("document.querySelector('payer-auth').profile().then(() => 200, e => e.status)") == 401
+
+
+def test_the_body_flow_keeps_the_token_in_memory_only(page: Any, sites: Sites) -> None:
+    open_demo(page, sites, "body")
+    (headers,) = sent_headers(page, "/api/payer/profile")
+    assert headers["authorization"].startswith("Bearer ")
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    assert page.context.cookies() == []
+
+
+def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_cookie(page: Any,
+                                                                                      sites: Sites) -> None:
+    token = sites.env.mint("127.0.0.1:1")  # a domain no page here is served from
+    page.goto(sites.demo(token) + "?flow=auto")
+    page.wait_for_function("window.payerAuthResult !== undefined", timeout=15_000)
+    result = page.evaluate("window.payerAuthResult")
+    assert result["error"]["status"] == 0  # no CORS grant: the page cannot even read the refusal
+    assert page.context.cookies() == []
+    assert page.locator("payer-auth").get_attribute("data-state") == "error"
+
+
+def test_without_partitioned_chromium_drops_the_cookie_and_auto_falls_back_to_body(
+        page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the edge adds Partitioned: without it this third-party cookie never comes back."""
+    monkeypatch.setattr(tools.localhost, "edge", lambda headers, name: list(headers))
+    result = open_demo(page, sites, "auto")
+    assert result["flow"] == "body-fallback"
+    assert page.context.cookies() == []
+    assert result["profile"]["displayName"] == "Demo Biller"
