@@ -65,8 +65,9 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     context = browser.new_context()
     page = context.new_page()
     page.seen = {"responses": [], "requests": []}
-    page.on("request", page.seen["requests"].append)
-    page.on("response", page.seen["responses"].append)
+    # Playwright needs real Python functions as handlers (it tags them), not a builtin like list.append.
+    page.on("request", lambda r: page.seen["requests"].append(r))  # noqa: PLW0108
+    page.on("response", lambda r: page.seen["responses"].append(r))  # noqa: PLW0108
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
