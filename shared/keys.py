@@ -122,6 +122,7 @@ class KeyRing:
     retention: dt.timedelta = dt.timedelta(minutes=16)  # payer token lifetime + leeway
     _current: KeySet | None = None
     _retired: dict[str, tuple[KeyVersion, dt.datetime]] = field(default_factory=dict)
+    algorithm: str | None = None  # pin the ring to one algorithm (payer ring); None: any we support
     cold_retry: dt.timedelta = dt.timedelta(seconds=5)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_attempt: dt.datetime | None = None
@@ -162,9 +163,11 @@ class KeyRing:
             return True
 
     def _build(self, versions: Sequence[KeyVersion], now: dt.datetime) -> KeySet:
-        usable = sorted((v for v in versions if v.usable_at(now)), key=lambda v: v.created, reverse=True)
+        usable = sorted((v for v in versions if v.usable_at(now) and self.algorithm in (None, v.algorithm)),
+                        key=lambda v: v.created, reverse=True)
         if not usable:
-            raise KeyStoreUnavailable(f"{self.source.description} has no enabled, unexpired key version")
+            wanted = f"{self.algorithm} " if self.algorithm else ""
+            raise KeyStoreUnavailable(f"{self.source.description} has no enabled, unexpired {wanted}key version")
         trusted = {v.kid: v for v in usable}
         matured = [v for v in usable if v.created + self.overlap <= now]
         signer = matured[0] if matured else usable[-1]

@@ -1,4 +1,4 @@
-"""Development keys: a self-signed RSA-2048 certificate generated under ``.local/``.
+"""Development keys: a self-signed RSA-2048 (or, for ES256 payer tokens, P-256) certificate under ``.local/``.
 
 Each version is a file holding exactly what a Key Vault certificate's backing
 secret holds (``<version>.pkcs12``: base64 PFX; ``<version>.pem``: key and
@@ -21,10 +21,11 @@ SUFFIXES = {".pkcs12": PKCS12, ".pem": PEM}
 
 
 class LocalKeySource:
-    def __init__(self, folder: Path, now: Callable[[], dt.datetime]) -> None:
+    def __init__(self, folder: Path, now: Callable[[], dt.datetime], *, algorithm: str = "RS256") -> None:
         self.folder = folder
         self.now = now
-        self.description = f"local development keys in {folder}"
+        self.algorithm = algorithm
+        self.description = f"local development {algorithm} keys in {folder}"
 
     def load(self) -> Sequence[KeyVersion]:
         if not self._files():
@@ -35,7 +36,7 @@ class LocalKeySource:
         """Generate a new certificate version (first run, or ``keys rotate``)."""
         now = self.now()
         version = now.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
-        material = generate_self_signed("Payer Auth local development", now)
+        material = generate_self_signed("Payer Auth local development", now, algorithm=self.algorithm)
         self.folder.mkdir(parents=True, exist_ok=True)
         _write_private(self.folder / f"{version}.pkcs12", to_pkcs12_secret(material))
         _write_private(self.folder / f"{version}.pem", to_pem_secret(material))

@@ -82,18 +82,23 @@ def key_rings(settings: Settings, now: Callable[[], dt.datetime],
               source: KeySource | None = None) -> tuple[KeyRing, KeyRing]:
     """The IC ring (verifies biller and portal JWTs, signs biller JWTs) and the payer ring (signs payer
     JWTs, published in the JWKS): one ring when one secret serves both."""
-    def ring(secret_name: str) -> KeyRing:
-        return KeyRing(source or key_source(settings, secret_name, now), now,
+    def ring(secret_name: str, algorithm: str) -> KeyRing:
+        return KeyRing(source or key_source(settings, secret_name, now, algorithm), now, algorithm=algorithm,
                        overlap=dt.timedelta(seconds=settings.key_overlap),
                        retention=dt.timedelta(seconds=settings.payer_token_lifetime + settings.leeway))
-    ic = ring(settings.ic_secret_name)
-    same = source is not None or settings.key_source == "local" or settings.payer_secret_name == settings.ic_secret_name
-    return ic, ic if same else ring(settings.payer_secret_name)
+    ic = ring(settings.ic_secret_name, "RS256")
+    same_secret = source is not None or settings.key_source == "local" or \
+        settings.payer_secret_name == settings.ic_secret_name
+    if same_secret and settings.payer_algorithm == "RS256":
+        return ic, ic
+    return ic, ring(settings.payer_secret_name, settings.payer_algorithm)
 
 
-def key_source(settings: Settings, secret_name: str, now: Callable[[], dt.datetime]) -> KeySource:
+def key_source(settings: Settings, secret_name: str, now: Callable[[], dt.datetime],
+               algorithm: str = "RS256") -> KeySource:
     if settings.key_source == "local" or settings.keyvault_url is None:
-        return LocalKeySource(settings.local_dir / "keys", now)
+        folder = "keys" if algorithm == "RS256" else f"keys-{algorithm.lower()}"
+        return LocalKeySource(settings.local_dir / folder, now, algorithm=algorithm)
     return KeyVaultSource(settings.keyvault_url, secret_name, now=now,
                           client_id=settings.managed_identity_client_id,
                           verify_challenge_resource=settings.keyvault_verify_challenge_resource,

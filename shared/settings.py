@@ -37,6 +37,7 @@ class Settings:
     payer_issuer: str = "http://localhost:7071"
     payer_audience: str = "https://api.invoicecloud.com"
     payer_token_lifetime: int = 900
+    payer_algorithm: str = "RS256"
     biller_issuer: str = "https://api.invoicecloud.com/payer"
     biller_audience: str = "https://api.invoicecloud.com/payer"
     leeway: int = 60
@@ -111,6 +112,8 @@ class _SettingsReader:
             payer_token_lifetime=self.get("PAYER_TOKEN_LIFETIME", d.payer_token_lifetime,
                                           _int_between(60, 86_400),
                                           "set it to seconds, 60 to 86400 (default 900)"),
+            payer_algorithm=self.get("PAYER_ALGORITHM", d.payer_algorithm, _one_of("RS256", "ES256"),
+                                     "set it to RS256 (default; what APIM validate-jwt accepts) or ES256"),
             biller_issuer=self.get("BILLER_ISSUER", d.biller_issuer, _nonempty,
                                    "set it to the iss that IC puts in biller JWTs"),
             biller_audience=self.get("BILLER_AUDIENCE", d.biller_audience, _nonempty,

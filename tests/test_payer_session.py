@@ -167,3 +167,16 @@ def test_a_payer_jwt_with_production_length_claims_stays_under_1_kib(
     assert len(token) < 1024  # RS256-2048 signature alone is 342 characters
     if delivery == "cookie":
         assert len(answer.cookies()[0]) < 1100  # a quarter of the browsers' 4096-byte cookie limit
+
+
+def test_es256_payer_tokens_are_selectable_and_verified_by_the_guard(tmp_path: Path, key_folder: Path) -> None:
+    env = build_env(tmp_path, key_folder, payer_algorithm="ES256")
+    token = env.exchange().json()["access_token"]
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"
+    assert len(token) < 800
+    keys = env.call(function_app.jwks, "GET", ".well-known/jwks.json").json()["keys"]
+    assert [(k["kty"], k["crv"], k["alg"]) for k in keys] == [("EC", "P-256", "ES256")]
+    discovery = env.call(function_app.openid_configuration, "GET", ".well-known/openid-configuration").json()
+    assert discovery["id_token_signing_alg_values_supported"] == ["ES256"]
+    assert profile(env, bearer=token).status == 200
+    assert jwt.get_unverified_header(env.mint())["alg"] == "RS256"  # biller JWTs stay RS256
