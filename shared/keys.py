@@ -29,11 +29,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from . import jws
 from .certificates import KeyMaterial
 from .errors import KeyStoreUnavailable, PayerAuthError
 
@@ -62,11 +61,12 @@ class KeyVersion:
 
     @cached_property
     def public_jwk(self) -> dict[str, Any]:
+        """The RFC 7518 §6 public members (the ones the RFC 7638 thumbprint covers)."""
         if isinstance(self.public_key, rsa.RSAPublicKey):
-            jwk: dict[str, Any] = RSAAlgorithm.to_jwk(self.public_key, as_dict=True)
-        else:
-            jwk = ECAlgorithm.to_jwk(self.public_key, as_dict=True)
-        return {k: jwk[k] for k in ("kty", "crv", "x", "y", "n", "e") if k in jwk}
+            numbers = self.public_key.public_numbers()
+            return {"kty": "RSA", "n": _b64url_int(numbers.n), "e": _b64url_int(numbers.e)}
+        point = self.public_key.public_numbers()
+        return {"kty": "EC", "crv": "P-256", "x": _b64url_int(point.x, 32), "y": _b64url_int(point.y, 32)}
 
     @cached_property
     def kid(self) -> str:
@@ -189,12 +189,15 @@ class KeyRing:
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
         signer = self.current().signer
-        return jwt.encode(claims, signer.material.private_key, algorithm=signer.algorithm,
-                          headers={"kid": signer.kid, "typ": typ})
+        return jws.sign(signer.algorithm, signer.material.private_key, {"kid": signer.kid, "typ": typ}, claims)
 
 
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64url_int(value: int, size: int | None = None) -> str:
+    return _b64url(value.to_bytes(size or (value.bit_length() + 7) // 8, "big"))
 
 
 class KeyRefresher:

@@ -10,6 +10,7 @@ port, ``domain`` admits the scheme's default port only.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -66,6 +67,7 @@ def request_origin(origin_header: str | None, referer_header: str | None, *, all
                          "matched to the biller JWT's domain", reason="origin_missing")
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function on the hot path; IDNA is not cheap
 def parse_origin(value: str, *, allow_http_loopback: bool) -> Origin:
     try:
         parts = urlsplit(value)
@@ -83,6 +85,7 @@ def parse_origin(value: str, *, allow_http_loopback: bool) -> Origin:
     return Origin(scheme, host, port if port is not None else DEFAULT_PORTS[scheme])
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_domain(value: str) -> DomainRule:
     """Parse a ``domain`` claim or admin input; raise ``InvalidRequest`` when malformed."""
     text = value.strip()

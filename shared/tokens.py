@@ -16,9 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import jwt
-from jwt.api_jws import PyJWS
-
+from . import jws
 from .errors import InvalidRequest, RequestRejected
 from .keys import KeySet
 
@@ -27,8 +25,6 @@ URN = "urn:invoicecloud:"
 BILLER_GUID = URN + "billerguid"
 USERTYPE = URN + "usertype"
 ORIGIN = URN + "origin"
-
-_jws = PyJWS()
 
 
 @dataclass(frozen=True)
@@ -48,8 +44,8 @@ def verify(token: str, keys: KeySet, rules: TokenRules, *, now: dt.datetime, lee
            reject: type[RequestRejected] = InvalidRequest) -> dict[str, Any]:
     """Verify signature and claims; return the claims or raise ``reject``."""
     check = _Checker(rules, reject)
-    header = check.header(token)
-    claims = check.signature(token, header, keys)
+    parsed = check.header(token)
+    claims = check.signature(parsed, keys)
     check.claims(claims, int(now.timestamp()), leeway)
     return claims
 
@@ -62,13 +58,14 @@ class _Checker:
     def fail(self, what: str, description: str) -> RequestRejected:
         return self.reject(f"the {self.rules.kind} {description}", reason=f"{self.rules.reason_prefix}_{what}")
 
-    def header(self, token: str) -> dict[str, Any]:
+    def header(self, token: str) -> jws.CompactJWS:
         if len(token) > MAX_TOKEN_BYTES:
             raise self.fail("too_large", f"is longer than {MAX_TOKEN_BYTES} bytes")
         try:
-            header = _jws.get_unverified_header(token)
-        except jwt.PyJWTError:
+            parsed = jws.parse(token)
+        except jws.MalformedJWS:
             raise self.fail("malformed", "is not a well-formed JWS compact serialization") from None
+        header = parsed.header
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.rules.algorithms:
             allowed = ", ".join(sorted(self.rules.algorithms))
@@ -79,28 +76,20 @@ class _Checker:
             raise self.fail("typ_not_allowed", "has a typ header that does not belong to this kind of token")
         if "crit" in header:
             raise self.fail("crit_unsupported", "names critical header parameters we do not support")
-        return header
+        return parsed
 
-    def signature(self, token: str, header: dict[str, Any], keys: KeySet) -> dict[str, Any]:
-        kid = header.get("kid")
+    def signature(self, parsed: jws.CompactJWS, keys: KeySet) -> dict[str, Any]:
+        alg, kid = parsed.header["alg"], parsed.header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise self.fail("malformed", "has a kid header that is not a string")
-        candidates = [k for k in keys.candidates(kid) if k.algorithm == header["alg"]]
+        candidates = [k for k in keys.candidates(kid) if k.algorithm == alg]
         if not candidates:
             raise self.fail("key_untrusted", "is signed by a key we do not trust")
-        for key in candidates:
-            try:
-                decoded = _jws.decode_complete(token, key.public_key, algorithms=[header["alg"]])
-                break
-            except jwt.InvalidSignatureError:
-                continue
-            except jwt.PyJWTError:
-                raise self.fail("malformed", "is not a well-formed JWS compact serialization") from None
-        else:
+        if not any(jws.verify_signature(alg, key.public_key, parsed) for key in candidates):
             raise self.fail("signature_invalid", "has a signature that does not verify with a trusted key")
         try:
-            claims = json.loads(decoded["payload"])
-        except (ValueError, UnicodeDecodeError):
+            claims = json.loads(parsed.payload)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             claims = None
         if not isinstance(claims, dict):
             raise self.fail("malformed", "payload is not a JSON object")
