@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .billers import BillerDirectory
+from .cache import TtlCache
 from .errors import InvalidRequest, PayerAuthError, UnsupportedGrantType
 from .keys import KeyRing
 from .origins import Origin, parse_domain, request_origin
@@ -66,8 +67,10 @@ def parse_exchange(fields: Mapping[str, str], *, origin: str | None, referer: st
 
 class Exchange:
     def __init__(self, settings: Settings, ic_keys: KeyRing, payer_keys: KeyRing,
-                 directory: BillerDirectory, now: Callable[[], dt.datetime]) -> None:
+                 directory: BillerDirectory, now: Callable[[], dt.datetime], *,
+                 verified: TtlCache[dict[str, Any]] | None = None) -> None:
         self.settings = settings
+        self.verified = verified  # biller JWTs are long-lived and shared by every payer of a biller
         self.ic_keys = ic_keys
         self.payer_keys = payer_keys
         self.directory = directory
@@ -77,7 +80,7 @@ class Exchange:
     def run(self, request: ExchangeRequest) -> Issued:
         now = self.now()
         claims = verify(request.subject_token, self.ic_keys.current(), self.rules,
-                        now=now, leeway=self.settings.leeway)
+                        now=now, leeway=self.settings.leeway, cache=self.verified)
         origin = request_origin(request.origin_header, request.referer_header,
                                 allow_http_loopback=self.settings.development)
         domain = claims["domain"]

@@ -97,7 +97,7 @@ class KeySource(Protocol):
         ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class KeySet:
     signer: KeyVersion
     trusted: dict[str, KeyVersion]
@@ -106,6 +106,11 @@ class KeySet:
     jwks_body: bytes
     etag: str
     loaded_at: dt.datetime
+
+    @cached_property
+    def trusted_id(self) -> str:
+        """Names the trusted set: a cached verification is only good while this is unchanged."""
+        return ",".join(sorted(self.trusted))
 
     def candidates(self, kid: str | None) -> Sequence[KeyVersion]:
         if kid is None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from .biller_tokens import BillerTokens
 from .billers import BillerDirectory
+from .cache import TtlCache
 from .database import Database
 from .errors import PayerAuthError
 from .exchange import Exchange
@@ -37,6 +38,7 @@ class PayerAuth:
     payer_keys: KeyRing
     directory: BillerDirectory
     now: Callable[[], dt.datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
     exchange: Exchange = field(init=False)
     biller_tokens: BillerTokens = field(init=False)
     guard: PayerGuard = field(init=False)
@@ -45,7 +47,10 @@ class PayerAuth:
     def __post_init__(self) -> None:
         self.guard = PayerGuard(self.settings, self.payer_keys, self.now)
         self.resources = Resources(self.directory)
-        self.exchange = Exchange(self.settings, self.ic_keys, self.payer_keys, self.directory, self.now)
+        verified: TtlCache[dict[str, Any]] = TtlCache(self.settings.revocation_bound,
+                                                      self.settings.directory_cache_size, self.monotonic)
+        self.exchange = Exchange(self.settings, self.ic_keys, self.payer_keys, self.directory, self.now,
+                                 verified=verified)
         self.biller_tokens = BillerTokens(self.settings, self.ic_keys, self.directory, self.now)
 
     @classmethod
@@ -57,7 +62,7 @@ class PayerAuth:
         shards = {name: Database(f"shard {name}", conn) for name, conn in settings.shard_dbs.items()}
         directory = BillerDirectory(master, shards, ttl=settings.revocation_bound,
                                     max_entries=settings.directory_cache_size, monotonic=monotonic, now=now)
-        return cls(settings, ic_keys, payer_keys, directory, now)
+        return cls(settings, ic_keys, payer_keys, directory, now, monotonic)
 
     def start_background_refresh(self) -> KeyRefresher:
         rings = [self.ic_keys] if self.ic_keys is self.payer_keys else [self.ic_keys, self.payer_keys]

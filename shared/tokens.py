@@ -10,6 +10,8 @@ function per claim, so tests need no sleeping.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import secrets
 import uuid
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import jws
+from .cache import TtlCache
 from .errors import InvalidRequest, RequestRejected
 from .keys import KeySet
 
@@ -41,11 +44,19 @@ class TokenRules:
 
 
 def verify(token: str, keys: KeySet, rules: TokenRules, *, now: dt.datetime, leeway: int,
-           reject: type[RequestRejected] = InvalidRequest) -> dict[str, Any]:
-    """Verify signature and claims; return the claims or raise ``reject``."""
+           reject: type[RequestRejected] = InvalidRequest,
+           cache: TtlCache[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Verify signature and claims; return the claims or raise ``reject``.
+
+    With a ``cache``, a token whose signature verified under the same trusted key set is not verified
+    again (its bytes cannot have changed); its claims are still checked against ``now`` every time.
+    """
     check = _Checker(rules, reject)
-    parsed = check.header(token)
-    claims = check.signature(parsed, keys)
+    if cache is None or len(token) > MAX_TOKEN_BYTES:
+        claims = check.signature(check.header(token), keys)
+    else:
+        key = (hashlib.sha256(token.encode()).digest(), keys.trusted_id, rules.kind)
+        claims = cache.get_or_load(key, lambda: check.signature(check.header(token), keys))
     check.claims(claims, int(now.timestamp()), leeway)
     return claims
 
@@ -136,6 +147,7 @@ def _audience_ok(aud: object, expected: str) -> bool:
     return isinstance(aud, list) and expected in aud and all(isinstance(a, str) for a in aud)
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_guid(value: str) -> str | None:
     try:
         return str(uuid.UUID(value)) if len(value) <= 38 else None

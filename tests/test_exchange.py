@@ -367,3 +367,20 @@ def test_an_unreachable_database_is_503_with_retry_after(env: Env) -> None:
     assert answer.json()["error"] == "temporarily_unavailable"
     assert answer.header("Retry-After")
     assert answer.cookies() == [] and "access_token" not in answer.json()
+
+
+def test_a_cached_verification_ends_when_its_key_stops_being_trusted(env: Env) -> None:
+    from shared.keys import KeyVersion
+
+    token = env.mint()
+    assert env.exchange(token).status == 200  # verified once, now cached
+
+    class OtherKey:
+        description = "another key"
+
+        def load(self) -> list[KeyVersion]:
+            return [KeyVersion("other", generate_self_signed("other", START), START)]
+
+    env.service.ic_keys.source = OtherKey()
+    assert env.service.ic_keys.refresh()
+    assert_rejected(env.exchange(token), "key we do not trust")
