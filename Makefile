@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LINTED := shared function_app.py tools tests
+LINTED := shared function_app.py tools tests bench
 
-.PHONY: run test lint typecheck unit setup system-deps init host clean
+.PHONY: run test lint typecheck unit setup system-deps init host clean bench
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,3 +42,7 @@ unit: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache .hypothesis test-output
+
+## bench: the performance benchmark (bench/README.md); results in bench/results/
+bench: $(STAMP)
+	$(PY) -m bench.run

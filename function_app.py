@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from shared.endpoints import Endpoints, Handler
 from shared.errors import ConfigurationError
-from shared.service import PayerAuth
 from shared.settings import Settings
 from shared.web import Request, Response
+
+if TYPE_CHECKING:  # the core (cryptography, x509, databases) loads on the first request, not at indexing
+    from shared.endpoints import Endpoints
+    from shared.service import PayerAuth
 
 try:
     SETTINGS = Settings.from_env()
@@ -37,6 +41,9 @@ def endpoints() -> Endpoints:
     if _endpoints is None:
         with _lock:
             if _endpoints is None:
+                from shared.endpoints import Endpoints
+                from shared.service import PayerAuth
+
                 service = PayerAuth.from_settings(SETTINGS)
                 service.start_background_refresh()
                 _endpoints = Endpoints(service)
@@ -45,11 +52,13 @@ def endpoints() -> Endpoints:
 
 def install(service: PayerAuth) -> None:
     """Use this service instead of the one built from the environment (tests, local host)."""
+    from shared.endpoints import Endpoints
+
     global _endpoints
     _endpoints = Endpoints(service)
 
 
-def serve(req: func.HttpRequest, handler: Handler) -> func.HttpResponse:
+def serve(req: func.HttpRequest, handler: Callable[[Request], Response]) -> func.HttpResponse:
     request = Request(method=req.method.upper(), url=req.url,
                       headers={k.lower(): v for k, v in req.headers.items()},
                       body=req.get_body() or b"", query=dict(req.params), route=dict(req.route_params))
