@@ -92,6 +92,16 @@ def payer_logout(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().logout)
 
 
+@app.route(route="api/billers/{billerGuid}/tokens", methods=["POST", "GET"])
+def biller_tokens(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().biller_tokens)
+
+
+@app.route(route="api/billers/{billerGuid}/tokens/{jti}", methods=["DELETE"])
+def biller_token(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().biller_token)
+
+
 @app.route(route=".well-known/jwks.json", methods=["GET"])
 def jwks(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().jwks)

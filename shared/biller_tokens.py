@@ -14,7 +14,7 @@ from typing import Any
 from .billers import Actor, Biller, BillerDirectory, TokenRecord
 from .errors import NotFound
 from .keys import KeyRing
-from .origins import parse_domain
+from .origins import parse_registrable_domain
 from .settings import Settings
 from .tokens import biller_claims, canonical_guid
 
@@ -43,7 +43,7 @@ class BillerTokens:
     def mint(self, guid: str, domain: str, by: Actor, *, expires_in: int | None = None,
              extra: dict[str, Any] | None = None, record: bool = True) -> MintedToken:
         biller = self.biller(guid)
-        parse_domain(domain)  # refuse a malformed domain before signing anything
+        parse_registrable_domain(domain)  # refuse a malformed or too-wide domain before signing anything
         jti = str(uuid.uuid4())
         claims = biller_claims(issuer=self.settings.biller_issuer, audience=self.settings.biller_audience,
                                biller_guid=biller.guid, domain=domain, jti=jti, now=self.now(),

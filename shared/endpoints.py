@@ -106,6 +106,36 @@ class Endpoints:
         headers = [*NO_STORE, ("Set-Cookie", cleared_cookie(self.settings.cookie_name)), *cors.vary()]
         return Response(204, headers=headers + (cors.grant(origin) if origin else []))
 
+    # --- biller-token administration (the Biller Portal, with its portal JWT) ---------------------
+
+    def biller_tokens(self, request: Request) -> Response:
+        """POST mints, GET lists: ``api/billers/{billerGuid}/tokens``."""
+        return self._answer("biller_tokens", request, self._biller_tokens)
+
+    def _biller_tokens(self, request: Request) -> Response:
+        principal = self.service.portal.require(request, request.route.get("billerGuid", ""))
+        tokens = self.service.biller_tokens
+        if request.method == "GET":
+            listed = [record.public() for record in tokens.list(principal.biller_guid)]
+            return Response.json(200, {"tokens": listed}, headers=list(NO_STORE))
+        domain = read_fields(request).get("domain")
+        if not domain:
+            raise InvalidRequest("send {\"domain\": \"<host[:port] or *.host>\"}", reason="domain_missing")
+        minted = tokens.mint(principal.biller_guid, domain, principal.actor)
+        record = minted.record
+        body = {"jti": record.jti, "token": minted.token, "domain": record.domain, "createdAt": record.created_at}
+        location = f"/api/billers/{principal.biller_guid}/tokens/{record.jti}"
+        return Response.json(201, body, headers=[("Location", location), *NO_STORE])
+
+    def biller_token(self, request: Request) -> Response:
+        """DELETE revokes: ``api/billers/{billerGuid}/tokens/{jti}``."""
+        return self._answer("biller_token", request, self._biller_token)
+
+    def _biller_token(self, request: Request) -> Response:
+        principal = self.service.portal.require(request, request.route.get("billerGuid", ""))
+        self.service.biller_tokens.revoke(principal.biller_guid, request.route.get("jti", ""), principal.actor)
+        return Response(204, headers=list(NO_STORE))
+
     # --- published keys ------------------------------------------------------------
 
     def jwks(self, request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""JWS compact serialization (RFC 7515) for the two algorithms we use, RS256 and ES256.
+"""JWS compact serialization (RFC 7515) for RS256 and ES256 (ours and IC's) and HS256 (tenants only).
 
 The signature maths is the ``cryptography`` package's; this module only frames
 it.  It exists because the framing is on every exchange's path twice (verify
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ _SHA256 = hashes.SHA256()
 _ES256_SIZE = 32
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+VerificationKey = PublicKey | bytes  # bytes: an HS256 shared secret
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -76,21 +79,31 @@ def parse(token: str) -> CompactJWS:
                       f"{header_segment}.{payload_segment}".encode("ascii"), b64url_decode(signature_segment))
 
 
-def verify_signature(algorithm: str, key: PublicKey, jws: CompactJWS) -> bool:
+def verify_signature(algorithm: str, key: VerificationKey, jws: CompactJWS) -> bool:
+    """True only when ``key`` is of the kind ``algorithm`` needs and the signature checks out."""
+    if isinstance(key, bytes):
+        # HS256 only with a secret handed over as bytes: an RSA key never becomes an HMAC secret.
+        expected = hmac.new(key, jws.signing_input, hashlib.sha256).digest()
+        return algorithm == "HS256" and hmac.compare_digest(expected, jws.signature)
     try:
         if algorithm == "RS256" and isinstance(key, rsa.RSAPublicKey):
             key.verify(jws.signature, jws.signing_input, padding.PKCS1v15(), _SHA256)
             return True
         if algorithm == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
-            if len(jws.signature) != 2 * _ES256_SIZE:  # RFC 7518 §3.4: R || S, 32 bytes each
-                return False
-            r = int.from_bytes(jws.signature[:_ES256_SIZE], "big")
-            s = int.from_bytes(jws.signature[_ES256_SIZE:], "big")
-            key.verify(encode_dss_signature(r, s), jws.signing_input, ec.ECDSA(_SHA256))
+            key.verify(_es256_der(jws.signature), jws.signing_input, ec.ECDSA(_SHA256))
             return True
     except InvalidSignature:
         return False
     return False  # an algorithm this key cannot do: never a match
+
+
+def _es256_der(signature: bytes) -> bytes:
+    # RFC 7518 §3.4: R || S, 32 bytes each; any other length cannot verify.
+    if len(signature) != 2 * _ES256_SIZE:
+        raise InvalidSignature
+    r = int.from_bytes(signature[:_ES256_SIZE], "big")
+    s = int.from_bytes(signature[_ES256_SIZE:], "big")
+    return encode_dss_signature(r, s)
 
 
 def sign(algorithm: str, key: PrivateKey, header: dict[str, Any], claims: dict[str, Any]) -> str:

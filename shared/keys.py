@@ -118,6 +118,9 @@ class KeySet:
         version = self.trusted.get(kid)
         return (version,) if version else ()
 
+    def lookup(self, kid: str | None, algorithm: str) -> list[rsa.RSAPublicKey | ec.EllipticCurvePublicKey]:
+        return [v.public_key for v in self.candidates(kid) if v.algorithm == algorithm]
+
 
 @dataclass
 class KeyRing:

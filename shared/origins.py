@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import idna
@@ -101,6 +102,22 @@ def parse_domain(value: str) -> DomainRule:
         raise InvalidRequest("a wildcard domain needs a registrable domain under it, e.g. *.biller.com",
                              reason="domain_invalid")
     return rule
+
+
+def parse_registrable_domain(value: str) -> DomainRule:
+    """A ``domain`` we will put in a new biller JWT: also no wildcard over a public suffix (``*.co.uk``)."""
+    rule = parse_domain(value)
+    if rule.wildcard and _public_suffixes().is_public(rule.host):
+        raise InvalidRequest(f"*.{rule.host} would admit every site under a public suffix; name the biller's "
+                             "own domain, e.g. *.biller.com", reason="domain_public_suffix")
+    return rule
+
+
+@functools.cache
+def _public_suffixes() -> Any:
+    from publicsuffixlist import PublicSuffixList  # the bundled list; loaded once, on first use
+
+    return PublicSuffixList()
 
 
 def _split_port(text: str) -> tuple[str, int | None]:

@@ -23,6 +23,7 @@ from .keys import KeyRefresher, KeyRing, KeySource
 from .keyvault import KeyVaultSource
 from .local_keys import LocalKeySource
 from .payer_session import PayerGuard
+from .portal import PortalGuard
 from .resources import Resources
 from .settings import Settings
 
@@ -42,10 +43,12 @@ class PayerAuth:
     exchange: Exchange = field(init=False)
     biller_tokens: BillerTokens = field(init=False)
     guard: PayerGuard = field(init=False)
+    portal: PortalGuard = field(init=False)
     resources: Resources = field(init=False)
 
     def __post_init__(self) -> None:
         self.guard = PayerGuard(self.settings, self.payer_keys, self.now)
+        self.portal = PortalGuard(self.settings, self.ic_keys, self.now)
         self.resources = Resources(self.directory)
         verified: TtlCache[dict[str, Any]] = TtlCache(self.settings.revocation_bound,
                                                       self.settings.directory_cache_size, self.monotonic)

@@ -40,6 +40,8 @@ class Settings:
     payer_algorithm: str = "RS256"
     biller_issuer: str = "https://api.invoicecloud.com/payer"
     biller_audience: str = "https://api.invoicecloud.com/payer"
+    portal_issuer: str = "https://www.invoicecloud.com"
+    portal_audience: str = "https://www.invoicecloud.com"
     leeway: int = 60
     revocation_bound: int = 60
     cookie_name: str = "__Host-payer_session"
@@ -118,6 +120,10 @@ class _SettingsReader:
                                    "set it to the iss that IC puts in biller JWTs"),
             biller_audience=self.get("BILLER_AUDIENCE", d.biller_audience, _nonempty,
                                      "set it to the aud that IC puts in biller JWTs"),
+            portal_issuer=self.get("PORTAL_ISSUER", d.portal_issuer, _nonempty,
+                                   "set it to the iss of the Biller Portal's JWTs"),
+            portal_audience=self.get("PORTAL_AUDIENCE", d.portal_audience, _nonempty,
+                                     "set it to the aud of the Biller Portal's JWTs"),
             leeway=self.get("LEEWAY", d.leeway, _int_between(0, 60),
                             "set it to seconds of clock skew allowed, 0 to 60"),
             revocation_bound=self.get("REVOCATION_BOUND", d.revocation_bound,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +42,14 @@ class TokenRules:
     allowed_typ: frozenset[str | None]  # header typ values accepted (None: absent)
     usertype: str | None = None
     reason_prefix: str = "token"
+    require_iat: bool = False
 
 
-def verify(token: str, keys: KeySet, rules: TokenRules, *, now: dt.datetime, leeway: int,
+# Keys for a (kid, alg): our KeySet's, or a tenant's (public keys, or an HS256 secret as bytes).
+KeyLookup = Callable[[str | None, str], Sequence[jws.VerificationKey]]
+
+
+def verify(token: str, keys: KeySet | KeyLookup, rules: TokenRules, *, now: dt.datetime, leeway: int,
            reject: type[RequestRejected] = InvalidRequest,
            cache: TtlCache[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Verify signature and claims; return the claims or raise ``reject``.
@@ -52,11 +58,12 @@ def verify(token: str, keys: KeySet, rules: TokenRules, *, now: dt.datetime, lee
     again (its bytes cannot have changed); its claims are still checked against ``now`` every time.
     """
     check = _Checker(rules, reject)
-    if cache is None or len(token) > MAX_TOKEN_BYTES:
-        claims = check.signature(check.header(token), keys)
+    lookup = keys.lookup if isinstance(keys, KeySet) else keys
+    if cache is None or not isinstance(keys, KeySet) or len(token) > MAX_TOKEN_BYTES:
+        claims = check.signature(check.header(token), lookup)
     else:
         key = (hashlib.sha256(token.encode()).digest(), keys.trusted_id, rules.kind)
-        claims = cache.get_or_load(key, lambda: check.signature(check.header(token), keys))
+        claims = cache.get_or_load(key, lambda: check.signature(check.header(token), lookup))
     check.claims(claims, int(now.timestamp()), leeway)
     return claims
 
@@ -89,14 +96,14 @@ class _Checker:
             raise self.fail("crit_unsupported", "names critical header parameters we do not support")
         return parsed
 
-    def signature(self, parsed: jws.CompactJWS, keys: KeySet) -> dict[str, Any]:
+    def signature(self, parsed: jws.CompactJWS, lookup: KeyLookup) -> dict[str, Any]:
         alg, kid = parsed.header["alg"], parsed.header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise self.fail("malformed", "has a kid header that is not a string")
-        candidates = [k for k in keys.candidates(kid) if k.algorithm == alg]
+        candidates = lookup(kid, alg)
         if not candidates:
             raise self.fail("key_untrusted", "is signed by a key we do not trust")
-        if not any(jws.verify_signature(alg, key.public_key, parsed) for key in candidates):
+        if not any(jws.verify_signature(alg, key, parsed) for key in candidates):
             raise self.fail("signature_invalid", "has a signature that does not verify with a trusted key")
         try:
             claims = json.loads(parsed.payload)
@@ -124,6 +131,8 @@ class _Checker:
         exp, nbf, iat = (self._numeric(claims, name) for name in ("exp", "nbf", "iat"))
         if exp is None and self.rules.require_exp:
             raise self.fail("claim_missing", "lacks the required claim 'exp'")
+        if iat is None and self.rules.require_iat:
+            raise self.fail("claim_missing", "lacks the required claim 'iat'")
         if exp is not None and exp <= now - leeway:
             raise self.fail("expired", "has expired")
         if nbf is not None and nbf > now + leeway:

@@ -1,0 +1,50 @@
+"""The Biller Portal's RS256 portal JWT (seed 004), for the biller-token administration API.
+
+401 when the token is missing or invalid; 403 when it is valid but may not act
+here: a usertype other than ``Biller``, or a biller GUID other than the path's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .billers import Actor
+from .errors import Forbidden, Unauthorized
+from .keys import KeyRing
+from .settings import Settings
+from .tokens import BILLER_GUID, USERTYPE, TokenRules, canonical_guid, verify
+from .web import Request
+
+
+@dataclass(frozen=True)
+class PortalPrincipal:
+    biller_guid: str
+    actor: Actor  # sub, and obo when someone acts on behalf of the biller user
+
+
+class PortalGuard:
+    def __init__(self, settings: Settings, ic_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.ic_keys = ic_keys
+        self.now = now
+        self.rules = TokenRules(kind="portal JWT", algorithms=frozenset({"RS256"}), issuer=settings.portal_issuer,
+                                audience=settings.portal_audience, required=(BILLER_GUID, USERTYPE, "sub", "jti"),
+                                require_exp=True, require_iat=True, allowed_typ=frozenset({None, "JWT"}),
+                                reason_prefix="portal_token")
+
+    def require(self, request: Request, biller_guid: str) -> PortalPrincipal:
+        scheme, _, token = (request.header("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("send the Biller Portal's JWT as 'Authorization: Bearer <portal JWT>'",
+                               reason="credential_missing")
+        claims = verify(token.strip(), self.ic_keys.current(), self.rules, now=self.now(),
+                        leeway=self.settings.leeway, reject=Unauthorized)
+        if claims[USERTYPE] != "Biller":
+            raise Forbidden("the portal JWT's usertype is not 'Biller'", reason="portal_usertype_forbidden")
+        if canonical_guid(claims[BILLER_GUID]) != canonical_guid(biller_guid):
+            raise Forbidden("the portal JWT is for another biller", reason="portal_biller_mismatch")
+        obo = claims.get("obo")
+        return PortalPrincipal(canonical_guid(biller_guid) or biller_guid,
+                               Actor(sub=str(claims["sub"])[:64], obo=str(obo)[:64] if isinstance(obo, str) else None))
