@@ -92,6 +92,11 @@ def payer_logout(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().logout)
 
 
+@app.route(route="api/tenant/login", methods=["GET", "POST"])
+def tenant_login(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().tenant_login)
+
+
 @app.route(route="api/billers/{billerGuid}/tokens", methods=["POST", "GET"])
 def biller_tokens(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().biller_tokens)

@@ -19,7 +19,7 @@ from .exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
 from .forms import read_fields
 from .origins import parse_origin
 from .payer_session import PayerPrincipal
-from .responses import NO_STORE, internal_error, oauth_error, problem
+from .responses import NO_STORE, html_error, internal_error, oauth_error, problem
 from .web import Request, Response
 
 if TYPE_CHECKING:
@@ -136,6 +136,29 @@ class Endpoints:
         self.service.biller_tokens.revoke(principal.biller_guid, request.route.get("jti", ""), principal.actor)
         return Response(204, headers=list(NO_STORE))
 
+    # --- GET or POST api/tenant/login: seamless login from a tenant's iframe ----------------
+
+    def tenant_login(self, request: Request) -> Response:
+        return self._answer("tenant_login", request, self._tenant_login)
+
+    def _tenant_login(self, request: Request) -> Response:
+        login = self.service.tenant_login
+        ancestors: tuple[str, ...] = ()
+        try:
+            token = request.query.get("token") if request.method == "GET" else read_fields(request).get("token")
+            if not token:
+                raise InvalidRequest("no token: open the login with ?token=<tenant JWT> or post a form field "
+                                     "'token'", reason="tenant_token_missing")
+            tenant = login.tenant_of(token)
+            ancestors = tenant.frame_ancestors
+            session = login.login(token, tenant)
+        except PayerAuthError as exc:
+            log.info("tenant login refused: %s", exc.reason)
+            return html_error(exc, _login_headers(ancestors))
+        cookie = session_cookie(self.settings.cookie_name, session.token, session.max_age)
+        return Response(303, headers=[("Location", session.return_url), ("Set-Cookie", cookie),
+                                      *_login_headers(ancestors)])
+
     # --- published keys ------------------------------------------------------------
 
     def jwks(self, request: Request) -> Response:
@@ -208,6 +231,12 @@ class Endpoints:
         log.info("request route=%s method=%s status=%s reason=%s ms=%.1f", route, request.method,
                  response.status, reason or "-", (time.perf_counter() - started) * 1000)
         return response
+
+
+def _login_headers(frame_ancestors: tuple[str, ...]) -> list[tuple[str, str]]:
+    # Only the tenant's own pages may frame a login (clickjacking); an unknown tenant: nobody.
+    ancestors = " ".join(frame_ancestors) or "'none'"
+    return [*NO_STORE, ("Referrer-Policy", "no-referrer"), ("Content-Security-Policy", f"frame-ancestors {ancestors}")]
 
 
 def _etags(header: str | None) -> set[str]:

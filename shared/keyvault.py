@@ -76,44 +76,54 @@ class KeyVaultSource:
 
     def _secret_client(self) -> Any:
         if self._client is None:
-            from azure.keyvault.secrets import SecretClient
-
-            self._client = SecretClient(self.vault_url, self._credential(), retry_total=self.retries,
-                                        connection_timeout=5, read_timeout=10,
-                                        verify_challenge_resource=self.verify_challenge_resource)
+            self._client = secret_client(self.vault_url, client_id=self.client_id, retries=self.retries,
+                                         verify_challenge_resource=self.verify_challenge_resource)
         return self._client
 
-    def _credential(self) -> Any:
-        if os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT"):
-            from azure.identity import ManagedIdentityCredential
-
-            return ManagedIdentityCredential(client_id=self.client_id, retry_total=self.retries)
-        from azure.identity import DefaultAzureCredential
-
-        return DefaultAzureCredential(managed_identity_client_id=self.client_id,
-                                      exclude_interactive_browser_credential=True)
-
     def _classify(self, exc: Exception) -> KeyStoreUnavailable:
-        from azure.core.exceptions import (
-            ClientAuthenticationError,
-            HttpResponseError,
-            ResourceNotFoundError,
-            ServiceRequestError,
-            ServiceResponseError,
-        )
+        return classify(exc, self.description)
 
-        kind = type(exc).__name__
-        if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) in (None, 400, 401):
-            return KeyStoreUnavailable(f"the managed identity could not get a token for Key Vault ({kind}): "
-                                       "check that the function app has an identity and, for a user-assigned "
-                                       "one, PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID", reason="identity_refused")
-        if isinstance(exc, ResourceNotFoundError):
-            return KeyStoreUnavailable(f"{self.description} does not exist: check PAYERAUTH_KEYVAULT_URL "
-                                       "and the secret name settings", reason="secret_not_found")
-        if isinstance(exc, HttpResponseError) and exc.status_code == 403:
-            return KeyStoreUnavailable(f"{self.description} is forbidden to this identity: grant it the "
-                                       "'Key Vault Secrets User' role on the vault", reason="keyvault_forbidden")
-        if isinstance(exc, ServiceRequestError | ServiceResponseError | HttpResponseError):
-            return KeyStoreUnavailable(f"{self.description} cannot be reached ({kind})", reason="keyvault_down")
-        log.error("unexpected error reading %s: %s", self.description, kind)
-        return KeyStoreUnavailable(f"{self.description} could not be read ({kind})", reason="keyvault_error")
+
+
+def secret_client(vault_url: str, *, client_id: str | None, retries: int, verify_challenge_resource: bool) -> Any:
+    """A real ``SecretClient``: the app's managed identity in Azure, the developer's login elsewhere."""
+    from azure.keyvault.secrets import SecretClient
+
+    return SecretClient(vault_url, _credential(client_id, retries), retry_total=retries, connection_timeout=5,
+                        read_timeout=10, verify_challenge_resource=verify_challenge_resource)
+
+
+def _credential(client_id: str | None, retries: int) -> Any:
+    if os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT"):
+        from azure.identity import ManagedIdentityCredential
+
+        return ManagedIdentityCredential(client_id=client_id, retry_total=retries)
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id, exclude_interactive_browser_credential=True)
+
+
+def classify(exc: Exception, description: str) -> KeyStoreUnavailable:
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ResourceNotFoundError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
+
+    kind = type(exc).__name__
+    if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) in (None, 400, 401):
+        return KeyStoreUnavailable(f"the managed identity could not get a token for Key Vault ({kind}): "
+                                   "check that the function app has an identity and, for a user-assigned "
+                                   "one, PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID", reason="identity_refused")
+    if isinstance(exc, ResourceNotFoundError):
+        return KeyStoreUnavailable(f"{description} does not exist: check PAYERAUTH_KEYVAULT_URL "
+                                   "and the secret name settings", reason="secret_not_found")
+    if isinstance(exc, HttpResponseError) and exc.status_code == 403:
+        return KeyStoreUnavailable(f"{description} is forbidden to this identity: grant it the "
+                                   "'Key Vault Secrets User' role on the vault", reason="keyvault_forbidden")
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | HttpResponseError):
+        return KeyStoreUnavailable(f"{description} cannot be reached ({kind})", reason="keyvault_down")
+    log.error("unexpected error reading %s: %s", description, kind)
+    return KeyStoreUnavailable(f"{description} could not be read ({kind})", reason="keyvault_error")

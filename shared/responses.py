@@ -7,6 +7,7 @@ RFC 6749 §5.2); every other route answers ``application/problem+json``
 
 from __future__ import annotations
 
+import html
 from http import HTTPStatus
 
 from . import cors
@@ -74,6 +75,17 @@ def problem(exc: PayerAuthError, *, realm: str = "payer-auth") -> Response:
     body = {"type": PROBLEM_BASE + exc.reason.replace("_", "-"), "title": HTTPStatus(status).phrase,
             "status": status, "detail": exc.description}
     return Response.json(status, body, media_type="application/problem+json", headers=headers)
+
+
+def html_error(exc: PayerAuthError, headers: list[tuple[str, str]]) -> Response:
+    """The seamless-login failure page: a stable error code for support, never the token."""
+    status = status_of(exc)
+    page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>Sign-in failed</title>"
+            f"<body style='font:15px system-ui,sans-serif;margin:2rem'><h1>Sign-in failed</h1>"
+            f"<p>{html.escape(exc.description)}</p><p>Error code: <code>{html.escape(exc.reason)}</code></p></body>"
+            f"</html>")
+    extra = [("Retry-After", str(exc.retry_after))] if isinstance(exc, TemporarilyUnavailable) else []
+    return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8"), *headers, *extra])
 
 
 def internal_error() -> Response:

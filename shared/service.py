@@ -8,6 +8,7 @@ result is shared by every request: it holds only thread-safe caches.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,13 +20,17 @@ from .cache import TtlCache
 from .database import Database
 from .errors import PayerAuthError
 from .exchange import Exchange
+from .jwks_fetch import FetchPolicy
 from .keys import KeyRefresher, KeyRing, KeySource
-from .keyvault import KeyVaultSource
+from .keyvault import KeyVaultSource, secret_client
 from .local_keys import LocalKeySource
 from .payer_session import PayerGuard
 from .portal import PortalGuard
 from .resources import Resources
+from .secret_store import KeyVaultSecretStore, LocalSecretStore, SecretStore
 from .settings import Settings
+from .tenant_login import ReplayStore, TenantLogin
+from .tenants import TenantRegistry
 
 
 def utc_now() -> dt.datetime:
@@ -44,9 +49,19 @@ class PayerAuth:
     biller_tokens: BillerTokens = field(init=False)
     guard: PayerGuard = field(init=False)
     portal: PortalGuard = field(init=False)
+    tenants: TenantRegistry = field(init=False)
+    tenant_login: TenantLogin = field(init=False)
     resources: Resources = field(init=False)
 
     def __post_init__(self) -> None:
+        s = self.settings
+        policy = FetchPolicy(allow_http_loopback=s.development, allowed_hosts=s.tenant_jwks_allowed_hosts)
+        self.tenants = TenantRegistry(self.directory.master, secret_store(s, self.monotonic), policy,
+                                      ttl=s.revocation_bound, jwks_ttl=s.tenant_jwks_ttl,
+                                      jwks_min_interval=s.tenant_jwks_min_refetch, monotonic=self.monotonic,
+                                      now=self.now)
+        self.tenant_login = TenantLogin(s, self.tenants, ReplayStore(self.directory.master), self.payer_keys,
+                                        self.now)
         self.guard = PayerGuard(self.settings, self.payer_keys, self.now)
         self.portal = PortalGuard(self.settings, self.ic_keys, self.now)
         self.resources = Resources(self.directory)
@@ -111,6 +126,17 @@ def key_source(settings: Settings, secret_name: str, now: Callable[[], dt.dateti
                           client_id=settings.managed_identity_client_id,
                           verify_challenge_resource=settings.keyvault_verify_challenge_resource,
                           retries=settings.keyvault_retries)
+
+
+def secret_store(settings: Settings, monotonic: Callable[[], float]) -> SecretStore:
+    """Where HS256 tenants' shared secrets live: Key Vault in Azure, .local/secrets/ locally."""
+    if settings.key_source == "local" or settings.keyvault_url is None:
+        return LocalSecretStore(settings.local_dir / "secrets")
+    url = settings.keyvault_url
+    client = functools.cache(lambda: secret_client(url, client_id=settings.managed_identity_client_id,
+                                                   retries=settings.keyvault_retries,
+                                                   verify_challenge_resource=settings.keyvault_verify_challenge_resource))
+    return KeyVaultSecretStore(client, ttl=settings.key_refresh_interval, monotonic=monotonic)
 
 
 def _probe(database: Database) -> str:

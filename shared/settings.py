@@ -52,6 +52,11 @@ class Settings:
         default_factory=lambda: {"shard01": "sqlite:.local/shard01.db"}
     )
     directory_cache_size: int = 10_000
+    tenant_token_max_lifetime: int = 300
+    tenant_session_lifetime: int = 1800
+    tenant_jwks_ttl: int = 3600
+    tenant_jwks_min_refetch: int = 60
+    tenant_jwks_allowed_hosts: frozenset[str] = frozenset()
     keyvault_url: str | None = None
     ic_secret_name: str = "JwtSigningCertificate"  # noqa: S105 - a secret's name, not its value
     payer_secret_name: str = "JwtSigningCertificate"  # noqa: S105
@@ -142,6 +147,17 @@ class _SettingsReader:
             directory_cache_size=self.get("DIRECTORY_CACHE_SIZE", d.directory_cache_size,
                                           _int_between(100, 10_000_000),
                                           "set it to a number of entries, at least 100"),
+            tenant_token_max_lifetime=self.get("TENANT_TOKEN_MAX_LIFETIME", d.tenant_token_max_lifetime,
+                                               _int_between(30, 3600), "set it to seconds, 30 to 3600 (default 300)"),
+            tenant_session_lifetime=self.get("TENANT_SESSION_LIFETIME", d.tenant_session_lifetime,
+                                             _int_between(60, 86_400), "set it to seconds (default 1800)"),
+            tenant_jwks_ttl=self.get("TENANT_JWKS_TTL", d.tenant_jwks_ttl, _int_between(60, 86_400),
+                                     "set it to seconds a tenant JWKS is cached (default 3600)"),
+            tenant_jwks_min_refetch=self.get("TENANT_JWKS_MIN_REFETCH", d.tenant_jwks_min_refetch,
+                                             _int_between(1, 3600),
+                                             "set it to the least seconds between refetches on an unknown kid"),
+            tenant_jwks_allowed_hosts=self.get("TENANT_JWKS_ALLOWED_HOSTS", d.tenant_jwks_allowed_hosts,
+                                               _host_set, "set it to comma-separated host names"),
             keyvault_url=keyvault_url,
             ic_secret_name=ic_secret,
             payer_secret_name=self.get("PAYER_SECRET_NAME", ic_secret, _secret_name,
@@ -216,6 +232,10 @@ def _url(value: str) -> str:
 
 def _base_url(value: str) -> str:
     return _url(value).rstrip("/")
+
+
+def _host_set(value: str) -> frozenset[str]:
+    return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
 
 
 def _boolean(value: str) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
 import pytest
@@ -84,7 +84,8 @@ class Env:
     def call(self, function: Any, method: str, path: str, *, body: bytes = b"",
              headers: Mapping[str, str] | None = None, route: Mapping[str, str] | None = None) -> Answer:
         request = func.HttpRequest(method=method, url=f"http://localhost:7071/{path}", headers=dict(headers or {}),
-                                   params={}, route_params=dict(route or {}), body=body)
+                                   params=dict(parse_qsl(urlsplit(path).query)), route_params=dict(route or {}),
+                                   body=body)
         status, out_headers, out_body = encode_response(function(request))
         return Answer(status, out_headers, out_body)
 

@@ -60,3 +60,23 @@ def test_errors_are_one_clear_line(cli) -> None:  # type: ignore[no-untyped-def]
     assert done.stderr.strip() == "error: no biller with GUID '00000000-0000-0000-0000-000000000000'"
     done = cli("biller", "add", "--name", "x", "--domain", "https://x.example", ok=False)
     assert "domain must be a host" in done.stderr
+
+
+def test_tenants_are_registered_listed_and_removed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+
+    cli("init")
+    secret = tmp_path / "secret.b64"
+    secret.write_text(base64.b64encode(b"s" * 32).decode())
+    cli("tenant", "add", "--id", "ACME", "--audience", "MondiaPortal", "--return-url", "https://acme.example/home",
+        "--frame-ancestor", "https://acme.example", "--hs256-secret-file", str(secret))
+    (row,) = [json.loads(line) for line in cli("tenant", "list").stdout.splitlines()]
+    assert row["tenantId"] == "ACME" and row["algorithm"] == "HS256" and row["secretName"] == "tenant-ACME"
+    assert base64.b64encode(b"s" * 32).decode() not in cli("tenant", "list").stdout
+    short = tmp_path / "short.b64"
+    short.write_text(base64.b64encode(b"s" * 16).decode())
+    done = cli("tenant", "add", "--id", "WEAK", "--audience", "a", "--return-url", "https://w.example/",
+               "--frame-ancestor", "https://w.example", "--hs256-secret-file", str(short), ok=False)
+    assert "16 bytes; HS256 needs at least 32" in done.stderr
+    cli("tenant", "remove", "ACME")
+    assert cli("tenant", "list").stdout == ""

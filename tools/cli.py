@@ -6,6 +6,9 @@
     python -m tools.cli token mint --biller G [--domain D] [--expires-in S] [--claim k=v ...] [--no-record]
     python -m tools.cli token revoke --biller G JTI
     python -m tools.cli token list --biller G
+    python -m tools.cli tenant add --id ISS --audience AUD --return-url URL --frame-ancestor ORIGIN
+                                   (--pem-file F | --jwks-url U | --hs256-secret-file F | --hs256-secret-name N)
+    python -m tools.cli tenant list | tenant remove ID
     python -m tools.cli keys rotate               # local keys: add a certificate version
 
 It reads the same settings as the app (environment, then local.settings.json).
@@ -84,6 +87,26 @@ def parser() -> argparse.ArgumentParser:
     listing = token.add_parser("list", help="list a biller's JWTs (never their values)")
     listing.add_argument("--biller", required=True, help="biller GUID")
     listing.set_defaults(run=cmd_token_list)
+
+    tenant = groups.add_parser("tenant", help="seamless-login tenants").add_subparsers(required=True,
+                                                                                     metavar="action")
+    tadd = tenant.add_parser("add", help="register a tenant (exactly one of --pem-file, --jwks-url, --hs256-secret-*)")
+    tadd.add_argument("--id", required=True, help="the iss of the tenant's JWTs")
+    tadd.add_argument("--audience", required=True, help="the aud the tenant's JWTs carry")
+    tadd.add_argument("--return-url", required=True, help="where a successful login lands (exact)")
+    tadd.add_argument("--frame-ancestor", action="append", default=[], metavar="ORIGIN", required=True,
+                      help="an origin allowed to frame the login (repeat for several)")
+    source = tadd.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pem-file", type=Path, help="RS256: the tenant's PEM public key")
+    source.add_argument("--jwks-url", help="RS256: the tenant's JWKS URL (https)")
+    source.add_argument("--hs256-secret-file", type=Path,
+                        help="HS256 locally: a file holding the base64 shared secret (stored under .local/secrets/)")
+    source.add_argument("--hs256-secret-name", help="HS256 in Azure: the Key Vault secret holding the base64 secret")
+    tadd.set_defaults(run=cmd_tenant_add)
+    tenant.add_parser("list", help="list tenants").set_defaults(run=cmd_tenant_list)
+    tremove = tenant.add_parser("remove", help="remove a tenant")
+    tremove.add_argument("id")
+    tremove.set_defaults(run=cmd_tenant_remove)
 
     keys = groups.add_parser("keys", help="local development keys").add_subparsers(required=True, metavar="action")
     keys.add_parser("rotate", help="add a new local certificate version").set_defaults(run=cmd_keys_rotate)
@@ -169,6 +192,43 @@ def cmd_keys_rotate(service: PayerAuth, args: argparse.Namespace) -> int:
         say("keys rotate only manages local development keys; rotate the certificate in Key Vault")
         return 1
     say(f"added key version {source.add_version()} in {source.folder}")
+    return 0
+
+
+def cmd_tenant_add(service: PayerAuth, args: argparse.Namespace) -> int:
+    from shared.secret_store import LocalSecretStore
+    from shared.tenants import Tenant
+
+    secret_name = args.hs256_secret_name
+    if args.hs256_secret_file:
+        store = service.tenants.secrets
+        if not isinstance(store, LocalSecretStore):
+            say("with Key Vault, put the secret in the vault and pass --hs256-secret-name")
+            return 1
+        secret_name = "tenant-" + "".join(c if c.isalnum() else "-" for c in args.id)[:100]
+        store.put(secret_name, args.hs256_secret_file.read_text().strip())
+    tenant = Tenant(args.id, args.audience, "HS256" if secret_name else "RS256", args.return_url,
+                    tuple(args.frame_ancestor), args.pem_file.read_text() if args.pem_file else None,
+                    args.jwks_url, secret_name)
+    try:
+        service.tenants.add(tenant, development=service.settings.development)
+    except PayerAuthError:
+        if args.hs256_secret_file and secret_name:
+            (service.settings.local_dir / "secrets" / secret_name).unlink(missing_ok=True)
+        raise
+    say(f"registered tenant {tenant.tenant_id} ({tenant.algorithm}, {tenant.key_source})")
+    return 0
+
+
+def cmd_tenant_list(service: PayerAuth, args: argparse.Namespace) -> int:
+    for tenant in service.tenants.list():
+        print(json.dumps(tenant.public()))
+    return 0
+
+
+def cmd_tenant_remove(service: PayerAuth, args: argparse.Namespace) -> int:
+    service.tenants.remove(args.id)
+    say(f"removed tenant {args.id}")
     return 0
 
 

@@ -1,0 +1,132 @@
+"""Seamless login (seed 003): a tenant's JWT in, a session of ours out.
+
+The tenant is found by the token's (unverified) ``iss``; from then on
+everything comes from its registration: the algorithm is pinned, the key is
+the tenant's, ``aud`` must be the registered one, ``exp`` is required and the
+lifetime is capped.  Each token is accepted once (its ``jti``, or its hash),
+remembered in the database until it expires so the rule holds across
+instances.  The session is a JWT of ours (``usertype`` ``tenant-user``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from . import jws
+from .database import Database
+from .errors import InvalidRequest, Unauthorized
+from .keys import KeyRing
+from .settings import Settings
+from .tenants import Tenant, TenantRegistry
+from .tokens import MAX_TOKEN_BYTES, URN, USERTYPE, TokenRules, verify
+
+TENANT = URN + "tenant"
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+SUBJECT_NAMESPACE = uuid.UUID("8d6b3c5e-8f0a-4f59-9a3e-6e1c2b7d4a10")
+
+
+@dataclass(frozen=True)
+class Session:
+    token: str
+    max_age: int
+    return_url: str
+
+
+class ReplayStore:
+    """Tenant tokens already used, in the Master DB, until they expire."""
+
+    def __init__(self, master: Database) -> None:
+        self.master = master
+
+    def first_use(self, key: str, tenant_id: str, expires_at: int, now: int) -> bool:
+        with self.master.cursor() as cursor:
+            cursor.execute("DELETE FROM TenantTokenReplay WHERE ExpiresAt < ?", (now,))
+            cursor.execute("INSERT INTO TenantTokenReplay (TokenKey, TenantId, ExpiresAt) SELECT ?, ?, ? "
+                           "WHERE NOT EXISTS (SELECT 1 FROM TenantTokenReplay WHERE TokenKey = ?)",
+                           (key, tenant_id, expires_at, key))
+            return cursor.rowcount == 1
+
+
+class TenantLogin:
+    def __init__(self, settings: Settings, registry: TenantRegistry, replay: ReplayStore, payer_keys: KeyRing,
+                 now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.replay = replay
+        self.payer_keys = payer_keys
+        self.now = now
+
+    def tenant_of(self, token: str) -> Tenant:
+        """The registered tenant named by the token's ``iss``; 401 when there is none."""
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidRequest(f"the tenant JWT is longer than {MAX_TOKEN_BYTES} bytes",
+                                 reason="tenant_token_too_large")
+        try:
+            claims = json.loads(jws.parse(token).payload)
+        except (jws.MalformedJWS, ValueError, UnicodeDecodeError, RecursionError):
+            raise InvalidRequest("the tenant JWT is not a well-formed JWS", reason="tenant_token_malformed") from None
+        issuer = claims.get("iss") if isinstance(claims, dict) else None
+        tenant = self.registry.get(issuer) if isinstance(issuer, str) and len(issuer) <= 256 else None
+        if tenant is None:
+            raise Unauthorized("the tenant JWT's issuer is not a registered tenant", reason="tenant_unregistered")
+        return tenant
+
+    def login(self, token: str, tenant: Tenant) -> Session:
+        now = self.now()
+        rules = TokenRules(kind="tenant JWT", algorithms=frozenset({tenant.algorithm}), issuer=tenant.tenant_id,
+                           audience=tenant.audience, required=("iss",), require_exp=True,
+                           allowed_typ=frozenset({None, "JWT"}), reason_prefix="tenant_token")
+        claims = verify(token, self.registry.keys(tenant), rules, now=now, leeway=self.settings.leeway)
+        self._check_lifetime(claims, int(now.timestamp()))
+        user = _user(claims)
+        self._accept_once(token, tenant, claims, int(now.timestamp()))
+        lifetime = self.settings.tenant_session_lifetime
+        session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ="at+jwt")
+        return Session(session, lifetime, tenant.return_url)
+
+    def _check_lifetime(self, claims: dict[str, Any], now: int) -> None:
+        issued = claims.get("iat", now)
+        if claims["exp"] - issued > self.settings.tenant_token_max_lifetime:
+            raise InvalidRequest(f"the tenant JWT lives longer than {self.settings.tenant_token_max_lifetime} s; "
+                                 "sign it just before opening the login", reason="tenant_token_too_long_lived")
+
+    def _accept_once(self, token: str, tenant: Tenant, claims: dict[str, Any], now: int) -> None:
+        jti = claims.get("jti")
+        seed = f"{tenant.tenant_id}\0jti\0{jti}" if isinstance(jti, str) and jti else f"token\0{token}"
+        key = hashlib.sha256(seed.encode()).hexdigest()
+        expires = int(claims["exp"]) + self.settings.leeway
+        if not self.replay.first_use(key, tenant.tenant_id, expires, now):
+            raise InvalidRequest("the tenant JWT has been used already", reason="tenant_token_replayed")
+
+    def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime,
+                        lifetime: int) -> dict[str, Any]:
+        issued = int(now.timestamp())
+        stable = user.get("userId") or user.get("email") or user.get("mobile") or ""
+        return {"iss": self.settings.payer_issuer, "aud": self.settings.payer_audience,
+                "sub": str(uuid.uuid5(SUBJECT_NAMESPACE, f"{tenant.tenant_id}\0{stable}")),
+                TENANT: tenant.tenant_id, USERTYPE: "tenant-user", **user,
+                "iat": issued, "nbf": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex,
+                "sid": uuid.uuid4().hex}
+
+
+def _user(claims: dict[str, Any]) -> dict[str, str]:
+    user = {name: claims[name] for name in ("email", "mobile", "userId") if claims.get(name) is not None}
+    if not user:
+        raise InvalidRequest("the tenant JWT names no user: give email, mobile or userId", reason="tenant_user_missing")
+    for name, value in user.items():
+        if not isinstance(value, str) or not value or len(value) > 254:
+            raise InvalidRequest(f"the tenant JWT's {name} must be a non-empty string", reason="tenant_user_invalid")
+    if "email" in user and not EMAIL.fullmatch(user["email"]):
+        raise InvalidRequest("the tenant JWT's email is not an e-mail address", reason="tenant_email_invalid")
+    if "mobile" in user and not E164.fullmatch(user["mobile"]):
+        raise InvalidRequest("the tenant JWT's mobile is not an E.164 number (+ and 7 to 15 digits)",
+                             reason="tenant_mobile_invalid")
+    return user

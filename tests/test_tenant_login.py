@@ -1,0 +1,311 @@
+"""Seamless login (seed 003): tenants with a PEM key, a JWKS URL (a real HTTPS server on loopback that
+rotates and goes down) or an HS256 secret; and every way a tenant JWT must be refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jwt
+import pytest
+import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import function_app
+from shared.errors import ConfigurationError, InvalidRequest
+from shared.jwks_fetch import FetchPolicy, JwksFetchError, fetch_jwks
+from shared.tenants import Tenant
+from tests.azure_fakes import HttpsFake
+from tests.conftest import START, Answer, Env
+
+NOW = int(START.timestamp())
+RETURN_URL = "https://partner.example/app/home"
+ANCESTORS = ("https://partner.example", "https://www.partner.example")
+
+
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+KEY_1, KEY_2, STRANGER = rsa_key(), rsa_key(), rsa_key()
+
+
+def pem(key: rsa.RSAPrivateKey) -> str:
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    return {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid, "use": "sig",
+            "alg": "RS256"}
+
+
+def tenant_jwt(key: Any, *, alg: str = "RS256", headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    body = {"iss": "VISA", "aud": "MondiaPortal", "email": "customer@visa.com", "mobile": "+49123456789",
+            "userId": "12345678", "iat": NOW, "exp": NOW + 120, "jti": str(uuid.uuid4())}
+    body.update(claims)
+    return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=alg, headers=headers)
+
+
+def register(env: Env, tenant_id: str = "VISA", **source: Any) -> Tenant:
+    algorithm = "HS256" if source.get("secret_name") else "RS256"
+    return env.service.tenants.add(Tenant(tenant_id, "MondiaPortal", algorithm, RETURN_URL, ANCESTORS, **source),
+                                   development=True)
+
+
+def login(env: Env, token: str, *, post: bool = False) -> Answer:
+    if post:
+        return env.call(function_app.tenant_login, "POST", "api/tenant/login",
+                        body=urlencode({"token": token}).encode(),
+                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+    return env.call(function_app.tenant_login, "GET", f"api/tenant/login?token={quote(token)}")
+
+
+def session_claims(answer: Answer) -> dict[str, Any]:
+    (cookie,) = answer.cookies()
+    return dict(jwt.decode(cookie.split(";")[0].split("=", 1)[1], options={"verify_signature": False}))
+
+
+def assert_refused(answer: Answer, code: str, *, status: int = 400, token: str = "") -> None:
+    assert answer.status == status, answer.body
+    assert answer.cookies() == [] and answer.header("Location") is None
+    assert answer.header("Content-Type") == "text/html; charset=utf-8"
+    page = answer.body.decode()
+    assert f"<code>{code}</code>" in page
+    assert not token or all(part not in page for part in token.split("."))
+    assert answer.header("Cache-Control") == "no-store" and answer.header("Referrer-Policy") == "no-referrer"
+
+
+@pytest.fixture
+def pem_tenant(env: Env) -> Env:
+    register(env, public_key_pem=pem(KEY_1))
+    return env
+
+
+# --- success ------------------------------------------------------------------------------------
+
+
+def test_a_valid_token_starts_a_session_and_redirects_to_the_registered_url(pem_tenant: Env) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1))
+    assert answer.status == 303 and answer.header("Location") == RETURN_URL
+    assert answer.header("Cache-Control") == "no-store" and answer.header("Referrer-Policy") == "no-referrer"
+    assert answer.header("Content-Security-Policy") == "frame-ancestors " + " ".join(ANCESTORS)
+    (cookie,) = answer.cookies()
+    assert cookie.startswith("__Host-payer_session=") and "max-age=1800" in cookie.lower()
+    claims = session_claims(answer)
+    assert claims["iss"] == pem_tenant.settings.payer_issuer and claims["aud"] == pem_tenant.settings.payer_audience
+    assert claims["urn:invoicecloud:tenant"] == "VISA" and claims["urn:invoicecloud:usertype"] == "tenant-user"
+    assert (claims["email"], claims["mobile"], claims["userId"]) == ("customer@visa.com", "+49123456789", "12345678")
+    assert claims["exp"] - claims["iat"] == 1800
+
+
+def test_the_session_subject_is_stable_and_pseudonymous(pem_tenant: Env) -> None:
+    first = session_claims(login(pem_tenant, tenant_jwt(KEY_1)))
+    second = session_claims(login(pem_tenant, tenant_jwt(KEY_1, email="other@visa.com")))
+    assert first["sub"] == second["sub"] and "12345678" not in first["sub"]
+    third = session_claims(login(pem_tenant, tenant_jwt(KEY_1, userId="999")))
+    assert third["sub"] != first["sub"]
+
+
+def test_a_form_post_works_and_keeps_the_token_out_of_urls(pem_tenant: Env) -> None:
+    assert login(pem_tenant, tenant_jwt(KEY_1), post=True).status == 303
+
+
+def test_the_seeds_minimal_token_is_accepted(pem_tenant: Env) -> None:
+    token = tenant_jwt(KEY_1, email=None, mobile="+49123456789", userId=None, jti=None, iat=None)
+    assert login(pem_tenant, token).status == 303
+
+
+# --- refusals -----------------------------------------------------------------------------------
+
+
+def test_the_same_token_is_accepted_once(pem_tenant: Env) -> None:
+    token = tenant_jwt(KEY_1)
+    assert login(pem_tenant, token).status == 303
+    assert_refused(login(pem_tenant, token), "tenant_token_replayed", token=token)
+
+
+def test_a_token_without_jti_is_remembered_by_its_hash(pem_tenant: Env) -> None:
+    token = tenant_jwt(KEY_1, jti=None)
+    assert login(pem_tenant, token).status == 303
+    assert_refused(login(pem_tenant, token, post=True), "tenant_token_replayed")
+
+
+@pytest.mark.parametrize(("claims", "code"), [
+    ({"exp": NOW - 61}, "tenant_token_expired"),
+    ({"exp": NOW + 301}, "tenant_token_too_long_lived"),
+    ({"iat": NOW - 400, "exp": NOW + 10}, "tenant_token_too_long_lived"),
+    ({"exp": None}, "tenant_token_claim_missing"),
+    ({"aud": "SomebodyElse"}, "tenant_token_aud_mismatch"),
+    ({"email": "not-an-email"}, "tenant_email_invalid"),
+    ({"mobile": "0049123456789"}, "tenant_mobile_invalid"),
+    ({"email": None, "mobile": None, "userId": None}, "tenant_user_missing"),
+    ({"nbf": NOW + 600}, "tenant_token_not_yet_valid"),
+])
+def test_invalid_claims_are_refused_with_a_stable_code(pem_tenant: Env, claims: dict[str, Any], code: str) -> None:
+    token = tenant_jwt(KEY_1, **claims)
+    assert_refused(login(pem_tenant, token), code, token=token)
+
+
+def test_an_unregistered_issuer_is_401_and_nobody_may_frame_it(pem_tenant: Env) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1, iss="MASTERCARD"))
+    assert_refused(answer, "tenant_unregistered", status=401)
+    assert answer.header("Content-Security-Policy") == "frame-ancestors 'none'"
+
+
+def test_a_failure_for_a_known_tenant_may_be_framed_by_that_tenant(pem_tenant: Env) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1, exp=NOW - 100))
+    assert answer.header("Content-Security-Policy") == "frame-ancestors " + " ".join(ANCESTORS)
+
+
+def test_alg_none_is_refused(pem_tenant: Env) -> None:
+    head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps({"iss": "VISA", "aud": "MondiaPortal", "exp": NOW + 60,
+                                                "email": "a@b.co"}).encode()).rstrip(b"=").decode()
+    assert_refused(login(pem_tenant, f"{head}.{body}."), "tenant_token_alg_not_allowed")
+
+
+def test_hs256_signed_with_the_tenants_rsa_public_key_is_refused(pem_tenant: Env) -> None:
+    import hmac
+    from hashlib import sha256
+
+    head = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=").decode()
+    body = tenant_jwt(KEY_1).split(".")[1]
+    mac = hmac.new(pem(KEY_1).encode(), f"{head}.{body}".encode(), sha256).digest()
+    token = f"{head}.{body}." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    assert_refused(login(pem_tenant, token), "tenant_token_alg_not_allowed")
+
+
+def test_jku_and_jwk_headers_are_ignored(pem_tenant: Env) -> None:
+    token = tenant_jwt(STRANGER, headers={"jwk": jwk(STRANGER, "x"), "jku": "https://evil.example/jwks.json"})
+    assert_refused(login(pem_tenant, token), "tenant_token_signature_invalid")
+
+
+def test_no_token_and_garbage_are_refused(pem_tenant: Env) -> None:
+    assert_refused(login(pem_tenant, ""), "tenant_token_missing")
+    assert_refused(login(pem_tenant, "not.a.jwt"), "tenant_token_malformed")
+
+
+# --- HS256 tenants ------------------------------------------------------------------------------
+
+
+def test_an_hs256_tenant_logs_in_with_its_shared_secret(env: Env) -> None:
+    secret = secrets.token_bytes(32)
+    env.service.tenants.secrets.put("tenant-acme", base64.b64encode(secret).decode())  # type: ignore[attr-defined]
+    register(env, "ACME", secret_name="tenant-acme")
+    assert login(env, tenant_jwt(secret, alg="HS256", iss="ACME")).status == 303
+    assert_refused(login(env, tenant_jwt(KEY_1, iss="ACME")), "tenant_token_alg_not_allowed")
+    assert_refused(login(env, tenant_jwt(secrets.token_bytes(32), alg="HS256", iss="ACME")),
+                   "tenant_token_signature_invalid")
+
+
+def test_a_shared_secret_under_32_bytes_is_refused_at_registration(env: Env) -> None:
+    env.service.tenants.secrets.put("tenant-short", base64.b64encode(b"x" * 31).decode())  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="31 bytes; HS256 needs at least 32"):
+        register(env, "SHORT", secret_name="tenant-short")
+
+
+def test_registration_refuses_two_key_sources_and_plain_http(env: Env) -> None:
+    with pytest.raises(InvalidRequest, match="exactly one key source"):
+        register(env, public_key_pem=pem(KEY_1), jwks_url="https://partner.example/jwks.json")
+    with pytest.raises(InvalidRequest, match="https"):
+        register(env, jwks_url="http://partner.example/jwks.json")
+
+
+# --- a JWKS tenant on loopback ------------------------------------------------------------------
+
+
+class JwksServer(HttpsFake):
+    def __init__(self, ca: trustme.CA) -> None:
+        self.keys = [jwk(KEY_1, "k1")]
+        self.fetches = 0
+        self.override: tuple[int, dict[str, str], Any] | None = None
+        super().__init__(ca)
+
+    def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        self.fetches += 1
+        return self.override or (200, {}, {"keys": self.keys})
+
+
+@pytest.fixture
+def jwks_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
+    ca = trustme.CA()
+    bundle = tmp_path / "tenant-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    server = JwksServer(ca)
+    yield server
+    if not server.is_down:
+        server.down()
+
+
+def test_a_jwks_tenant_rotates_goes_down_and_is_not_hammered(env: Env, jwks_server: JwksServer) -> None:
+    register(env, jwks_url=f"{jwks_server.url}/.well-known/jwks.json")
+    assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
+    assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
+    assert jwks_server.fetches == 1                                     # cached
+
+    jwks_server.keys = [jwk(KEY_1, "k1"), jwk(KEY_2, "k2")]           # the tenant rotates
+    assert login(env, tenant_jwt(KEY_2, headers={"kid": "k2"})).status == 303
+    assert jwks_server.fetches == 2                                     # one refetch for the new kid
+
+    for _ in range(5):                                                  # unknown kids do not hammer the URL
+        assert_refused(login(env, tenant_jwt(STRANGER, headers={"kid": "k9"})), "tenant_token_key_untrusted")
+    assert jwks_server.fetches == 2
+    env.clock.advance(env.settings.tenant_jwks_min_refetch)
+    assert_refused(login(env, tenant_jwt(STRANGER, headers={"kid": "k9"})), "tenant_token_key_untrusted")
+    assert jwks_server.fetches == 3                                     # at most once per interval
+
+    jwks_server.down()                                                  # the tenant's URL goes down
+    env.clock.advance(env.settings.tenant_jwks_ttl + 1)
+    later = int(env.clock.now().timestamp())
+    fresh = tenant_jwt(KEY_2, headers={"kid": "k2"}, iat=later, exp=later + 120)
+    assert login(env, fresh).status == 303                              # the last good set is kept
+    assert jwks_server.fetches == 3                                     # (the down server saw nothing)
+
+
+def test_a_jwks_url_that_answers_nothing_good_at_first_is_503(env: Env, jwks_server: JwksServer) -> None:
+    register(env, jwks_url=f"{jwks_server.url}/jwks.json")
+    jwks_server.override = (500, {}, {"error": "boom"})
+    assert_refused(login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})), "tenant_jwks_unavailable", status=503)
+
+
+def policy(**changes: Any) -> FetchPolicy:
+    return FetchPolicy(**{"allow_http_loopback": False, "allowed_hosts": frozenset(), **changes})
+
+
+def test_the_fetcher_refuses_private_addresses_unless_allow_listed(jwks_server: JwksServer) -> None:
+    with pytest.raises(JwksFetchError, match="non-public address"):
+        fetch_jwks(f"{jwks_server.url}/jwks.json", policy())
+    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))) == {"k1"}
+
+
+def test_the_fetcher_refuses_redirects_to_other_hosts_and_oversized_bodies(jwks_server: JwksServer) -> None:
+    allowed = policy(allowed_hosts=frozenset({"127.0.0.1", "localhost"}))
+    jwks_server.override = (302, {"Location": f"https://localhost:{jwks_server.port}/jwks.json"}, None)
+    with pytest.raises(JwksFetchError, match="redirects to another host"):
+        fetch_jwks(f"{jwks_server.url}/jwks.json", allowed)
+    jwks_server.override = (200, {}, {"keys": [jwk(KEY_1, "k1")], "padding": "x" * 70_000})
+    with pytest.raises(JwksFetchError, match="larger than"):
+        fetch_jwks(f"{jwks_server.url}/jwks.json", allowed)
+
+
+def test_the_fetcher_refuses_plain_http_except_loopback_in_development() -> None:
+    with pytest.raises(JwksFetchError, match="https"):
+        fetch_jwks("http://partner.example/jwks.json", policy(allow_http_loopback=True))
+    with pytest.raises(JwksFetchError, match="https"):
+        fetch_jwks("http://127.0.0.1:9/jwks.json", policy())
+
+
+def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    jwks_server.keys = [jwk(weak, "weak")]
+    with pytest.raises(JwksFetchError, match="at least 2048"):
+        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))
