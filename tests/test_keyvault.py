@@ -216,3 +216,23 @@ def test_pyjwkclient_at_the_served_jwks_uri_verifies_a_fresh_payer_jwt(tmp_path:
         assert claims["urn:invoicecloud:usertype"] == "payer"
     finally:
         stop(server)
+
+
+def test_an_hs256_tenant_secret_is_read_from_key_vault_by_name(
+        azure: Azure, materials: list[KeyMaterial], tmp_path: Path, key_folder: Path) -> None:
+    import base64
+    import secrets
+
+    from shared.tenants import Tenant
+
+    azure.vault.add_version(SECRET, to_pkcs12_secret(materials[0]), PKCS12, START - dt.timedelta(days=1))
+    shared_secret = secrets.token_bytes(32)
+    azure.vault.add_version("tenant-acme", base64.b64encode(shared_secret).decode(), "", START)
+    env = keyvault_env(tmp_path, key_folder, azure.vault.url)
+    env.service.tenants.add(Tenant("ACME", "portal", "HS256", "https://acme.example/", ("https://acme.example",),
+                                   secret_name="tenant-acme"), development=True)
+    now = int(START.timestamp())
+    token = jwt.encode({"iss": "ACME", "aud": "portal", "exp": now + 60, "userId": "u1"}, shared_secret,
+                       algorithm="HS256")
+    answer = env.call(function_app.tenant_login, "GET", f"api/tenant/login?token={token}")
+    assert answer.status == 303 and answer.header("Location") == "https://acme.example/"
