@@ -117,6 +117,11 @@ def openid_configuration(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().openid_configuration)
 
 
+@app.route(route="api/openapi.yaml", methods=["GET"])
+def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
+    return serve(req, endpoints().openapi)
+
+
 @app.route(route="api/health", methods=["GET"])
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().health)

@@ -7,9 +7,11 @@ is written (route, status, reason, latency; never a token).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cors
@@ -28,7 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("payerauth.request")
 
 Handler = Callable[[Request], Response]
-JWKS_MAX_AGE = 900  # well under the signing-key overlap (2 h by default)
+JWKS_MAX_AGE = 900
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"  # deployed with the app  # well under the signing-key overlap (2 h by default)
 
 
 class Endpoints:
@@ -191,6 +194,16 @@ class Endpoints:
         return Response.json(200, document, headers=[("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
                                                      ("Access-Control-Allow-Origin", "*")])
 
+    # --- GET api/openapi.yaml ----------------------------------------------------
+
+    def openapi(self, request: Request) -> Response:
+        return self._answer("openapi", request, self._openapi)
+
+    def _openapi(self, request: Request) -> Response:
+        return Response(200, _openapi_document(), [("Content-Type", "application/yaml"),
+                                                   ("Cache-Control", "public, max-age=300"),
+                                                   ("Access-Control-Allow-Origin", "*")])
+
     # --- GET api/health ----------------------------------------------------------
 
     def health(self, request: Request) -> Response:
@@ -231,6 +244,11 @@ class Endpoints:
         log.info("request route=%s method=%s status=%s reason=%s ms=%.1f", route, request.method,
                  response.status, reason or "-", (time.perf_counter() - started) * 1000)
         return response
+
+
+@functools.cache
+def _openapi_document() -> bytes:
+    return OPENAPI_PATH.read_bytes()
 
 
 def _login_headers(frame_ancestors: tuple[str, ...]) -> list[tuple[str, str]]:
