@@ -41,9 +41,11 @@ def endpoints() -> Endpoints:
     if _endpoints is None:
         with _lock:
             if _endpoints is None:
+                from shared import telemetry
                 from shared.endpoints import Endpoints
                 from shared.service import PayerAuth
 
+                telemetry.configure()
                 service = PayerAuth.from_settings(SETTINGS)
                 service.start_background_refresh()
                 _endpoints = Endpoints(service)

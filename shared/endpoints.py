@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import cors
+from . import cors, telemetry
 from .cookies import cleared_cookie, session_cookie
 from .errors import InvalidRequest, PayerAuthError
 from .exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
@@ -22,6 +22,7 @@ from .forms import read_fields
 from .origins import parse_origin
 from .payer_session import PayerPrincipal
 from .responses import NO_STORE, html_error, internal_error, oauth_error, problem
+from .tokens import BILLER_GUID
 from .web import Request, Response
 
 if TYPE_CHECKING:
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("payerauth.request")
 
 Handler = Callable[[Request], Response]
-JWKS_MAX_AGE = 900
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"  # deployed with the app  # well under the signing-key overlap (2 h by default)
+JWKS_MAX_AGE = 900  # well under the signing-key overlap (2 h by default)
+OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"  # deployed with the app
 
 
 class Endpoints:
@@ -55,12 +56,13 @@ class Endpoints:
         if body is None:
             body = {"issued_token_type": JWT_TOKEN_TYPE, "token_type": "Bearer", "expires_in": issued.expires_in}
         headers = [*NO_STORE, *cors.grant(issued.origin.serialize()), *cors.vary()]
+        telemetry.exchanges.add(1, {"delivery": issued.delivery})
         if issued.delivery == "cookie":
             headers.append(("Set-Cookie", session_cookie(self.settings.cookie_name, issued.token,
                                                          issued.expires_in)))
         else:
             body = {"access_token": issued.token, **body}
-        return Response.json(200, body, headers=headers)
+        return Response.json(200, body, headers=headers, biller_guid=issued.claims[BILLER_GUID])
 
     # --- POST api/payer/bootstrap: exchange, cookie and first data in one round trip ------------
 
@@ -156,8 +158,9 @@ class Endpoints:
             ancestors = tenant.frame_ancestors
             session = login.login(token, tenant)
         except PayerAuthError as exc:
-            log.info("tenant login refused: %s", exc.reason)
-            return html_error(exc, _login_headers(ancestors))
+            response = html_error(exc, _login_headers(ancestors))
+            response.reason = exc.reason
+            return response
         cookie = session_cookie(self.settings.cookie_name, session.token, session.max_age)
         return Response(303, headers=[("Location", session.return_url), ("Set-Cookie", cookie),
                                       *_login_headers(ancestors)])
@@ -237,13 +240,23 @@ class Endpoints:
             if protected and exc.allow_origin is None:
                 exc.allow_origin = self._valid_origin(request)  # so the page sees the 401, not a CORS failure
             response = oauth_error(exc) if oauth else problem(exc)
+            response.biller_guid = exc.biller_guid
         except Exception:
             log.exception("unexpected error in %s", route)
             reason = "internal_error"
             response = internal_error()
-        log.info("request route=%s method=%s status=%s reason=%s ms=%.1f", route, request.method,
-                 response.status, reason or "-", (time.perf_counter() - started) * 1000)
+        reason = reason or response.reason
+        self._log(route, request, response, reason, (time.perf_counter() - started) * 1000)
         return response
+
+    @staticmethod
+    def _log(route: str, request: Request, response: Response, reason: str | None, ms: float) -> None:
+        """One line per request; its fields also go to Application Insights as custom dimensions."""
+        if reason and response.status >= 400:
+            telemetry.rejections.add(1, {"route": route, "reason": reason})
+        fields = {"route": route, "method": request.method, "status": response.status,
+                  "biller_guid": response.biller_guid or "-", "reason": reason or "-", "ms": round(ms, 1)}
+        log.info("request " + " ".join(f"{k}=%s" for k in fields), *fields.values(), extra=fields)
 
 
 @functools.cache

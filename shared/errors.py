@@ -16,6 +16,7 @@ class PayerAuthError(Exception):
     error = "error"
     default_reason: str | None = None
     allow_origin: str | None = None  # set once the origin is known to be the token's own
+    biller_guid: str | None = None  # for the request log, once a verified token named it
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
         super().__init__(description)

@@ -85,13 +85,16 @@ class Exchange:
                                 allow_http_loopback=self.settings.development)
         domain = claims["domain"]
         if not _domain_rule_admits(domain, origin):
-            raise InvalidRequest("the request's origin does not match the biller JWT's domain",
-                                 reason="origin_mismatch")
+            error = InvalidRequest("the request's origin does not match the biller JWT's domain",
+                                   reason="origin_mismatch")
+            error.biller_guid = canonical_guid(claims["sub"])
+            raise error
         try:
             guid = self._check_directory(request.subject_token, claims)
             return self._issue(guid, origin, request.delivery, now)
         except PayerAuthError as exc:
             exc.allow_origin = origin.serialize()
+            exc.biller_guid = canonical_guid(claims["sub"])
             raise
 
     def _check_directory(self, token: str, claims: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from . import jws
 from .errors import PayerAuthError, TemporarilyUnavailable
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
 MAX_JWKS_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 3.0

@@ -32,11 +32,11 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from . import jws
+from . import jws, telemetry
 from .certificates import KeyMaterial
 from .errors import KeyStoreUnavailable, PayerAuthError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
 LEGACY_TRIES = 3  # how many keys a token without `kid` may be tried against
 
@@ -162,12 +162,14 @@ class KeyRing:
                 keyset = self._build(versions, self.now())
             except PayerAuthError as exc:
                 self.failures += 1
+                telemetry.key_refreshes.add(1, {"outcome": "failed", "reason": exc.reason})
                 self.last_error = exc.description
                 log.warning("key refresh from %s failed (%s): %s", self.source.description,
                             exc.reason, exc.description)
                 return False
             self.last_error = None
             self._current = keyset
+            telemetry.key_refreshes.add(1, {"outcome": "ok"})
             return True
 
     def _build(self, versions: Sequence[KeyVersion], now: dt.datetime) -> KeySet:

@@ -25,7 +25,7 @@ from .certificates import parse_secret
 from .errors import KeyStoreUnavailable, PayerAuthError
 from .keys import KeyVersion
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
 MAX_VERSIONS = 5  # newest enabled versions fetched; older ones cannot have signed a live token
 

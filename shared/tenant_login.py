@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -24,9 +25,11 @@ from .database import Database
 from .errors import InvalidRequest, Unauthorized
 from .keys import KeyRing
 from .settings import Settings
+from .telemetry import mask_email, mask_phone
 from .tenants import Tenant, TenantRegistry
 from .tokens import MAX_TOKEN_BYTES, URN, USERTYPE, TokenRules, verify
 
+log = logging.getLogger("payerauth.tenant_login")
 TENANT = URN + "tenant"
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -90,6 +93,9 @@ class TenantLogin:
         self._accept_once(token, tenant, claims, int(now.timestamp()))
         lifetime = self.settings.tenant_session_lifetime
         session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ="at+jwt")
+        log.info("tenant login tenant=%s email=%s mobile=%s", tenant.tenant_id,
+                 mask_email(user["email"]) if "email" in user else "-",
+                 mask_phone(user["mobile"]) if "mobile" in user else "-")
         return Session(session, lifetime, tenant.return_url)
 
     def _check_lifetime(self, claims: dict[str, Any], now: int) -> None:

@@ -1,0 +1,43 @@
+"""Telemetry: OpenTelemetry metrics and logs, exported to Application Insights when configured.
+
+``configure`` turns on the Azure Monitor OpenTelemetry distro only when
+``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set; otherwise nothing is
+exported and the counters below are no-ops (the OpenTelemetry API's default).
+Nothing here ever records a token, a secret, or a full e-mail address or
+phone number: ``mask_email`` and ``mask_phone`` are what may be logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from opentelemetry import metrics
+
+log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
+
+_meter = metrics.get_meter("payerauth")
+exchanges = _meter.create_counter("payerauth.exchanges", description="payer JWTs issued, by route and delivery")
+rejections = _meter.create_counter("payerauth.rejections", description="refused requests, by route and reason")
+key_refreshes = _meter.create_counter("payerauth.key_refreshes", description="key-store refreshes, by outcome")
+
+
+def configure(environ: dict[str, str] | None = None) -> bool:
+    """Export to Application Insights if its connection string is set. True when it was."""
+    env = os.environ if environ is None else environ
+    if not env.get("APPLICATIONINSIGHTS_CONNECTION_STRING"):
+        return False
+    from azure.monitor.opentelemetry import configure_azure_monitor  # heavy: only when used
+
+    configure_azure_monitor(logger_name="payerauth", enable_live_metrics=False)
+    log.info("telemetry: exporting to Application Insights")
+    return True
+
+
+def mask_email(email: str) -> str:
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "***"
+
+
+def mask_phone(phone: str) -> str:
+    return f"{phone[:3]}***{phone[-2:]}" if len(phone) > 6 else "***"
