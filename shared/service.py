@@ -89,15 +89,12 @@ class PayerAuth:
         return refresher
 
     def health(self) -> dict[str, Any]:
-        keys: dict[str, Any]
-        try:
-            keyset = self.payer_keys.current()
-            keys = {"status": "ok", "signingKid": keyset.signer.kid, "published": len(keyset.published),
-                    "lastRefreshError": self.payer_keys.last_error}
-        except PayerAuthError as exc:
-            keys = {"status": "unavailable", "detail": exc.description}
+        keys = _ring_health(self.payer_keys)
+        if self.ic_keys is not self.payer_keys:
+            keys["ic"] = _ring_health(self.ic_keys)
         databases = {db.label: _probe(db) for db in (self.directory.master, *self.directory.shards.values())}
-        healthy = keys["status"] == "ok" and all(v == "ok" for v in databases.values())
+        healthy = keys["status"] == "ok" and keys.get("ic", keys)["status"] == "ok" and \
+            all(v == "ok" for v in databases.values())
         return {"status": "ok" if healthy else "degraded", "keys": keys, "databases": databases}
 
 
@@ -137,6 +134,15 @@ def secret_store(settings: Settings, monotonic: Callable[[], float]) -> SecretSt
                                                    retries=settings.keyvault_retries,
                                                    verify_challenge_resource=settings.keyvault_verify_challenge_resource))
     return KeyVaultSecretStore(client, ttl=settings.key_refresh_interval, monotonic=monotonic)
+
+
+def _ring_health(ring: KeyRing) -> dict[str, Any]:
+    try:
+        keyset = ring.current()
+    except PayerAuthError as exc:
+        return {"status": "unavailable", "detail": exc.description}
+    return {"status": "ok", "signingKid": keyset.signer.kid, "published": len(keyset.published),
+            "lastRefreshError": ring.last_error}
 
 
 def _probe(database: Database) -> str:
