@@ -67,10 +67,6 @@ class NotFound(RequestRejected):
     error = "not_found"
 
 
-class MethodNotAllowed(RequestRejected):
-    error = "method_not_allowed"
-
-
 # --- a dependency failed: retry later (503) ----------------------------------
 
 

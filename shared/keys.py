@@ -105,7 +105,6 @@ class KeySet:
     published: tuple[KeyVersion, ...]
     jwks_body: bytes
     etag: str
-    loaded_at: dt.datetime
 
     @cached_property
     def trusted_id(self) -> str:
@@ -135,8 +134,6 @@ class KeyRing:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _last_attempt: dt.datetime | None = None
     last_error: str | None = None
-    refreshes: int = 0
-    failures: int = 0
 
     def current(self) -> KeySet:
         """The loaded key set: no I/O once loaded.  Cold, load inline, at most every ``cold_retry``."""
@@ -156,12 +153,10 @@ class KeyRing:
         """Reload from the source; keep the last good set on failure. True if it worked."""
         with self._lock:
             self._last_attempt = self.now()
-            self.refreshes += 1
             try:
                 versions = self.source.load()
                 keyset = self._build(versions, self.now())
             except PayerAuthError as exc:
-                self.failures += 1
                 telemetry.key_refreshes.add(1, {"outcome": "failed", "reason": exc.reason})
                 self.last_error = exc.description
                 log.warning("key refresh from %s failed (%s): %s", self.source.description,
@@ -185,7 +180,7 @@ class KeyRing:
         published = (*usable, *(v for v, _ in self._retired.values()))
         body = json.dumps({"keys": [v.published_jwk() for v in published]}, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        return KeySet(signer, trusted, tuple(usable), published, body, etag, now)
+        return KeySet(signer, trusted, tuple(usable), published, body, etag)
 
     def _retire(self, trusted: dict[str, KeyVersion], now: dt.datetime) -> None:
         """Keep publishing versions that left the trusted set while tokens they signed live."""

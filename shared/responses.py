@@ -15,7 +15,6 @@ from .errors import (
     ConfigurationError,
     Forbidden,
     InvalidRequest,
-    MethodNotAllowed,
     NotFound,
     PayerAuthError,
     PayloadTooLarge,
@@ -32,7 +31,6 @@ STATUS: dict[type[PayerAuthError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
-    MethodNotAllowed: 405,
     TemporarilyUnavailable: 503,
     ConfigurationError: 503,  # a bad key or setting found at run time: nothing the caller can fix
 }
