@@ -189,7 +189,8 @@ def make_handler(host: FunctionsHost, base_url: str) -> type[BaseHTTPRequestHand
             raise AttributeError(name)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-            log.debug("%s %s", self.address_string(), format % args)
+            # A query string can hold a token (tenant login ?token=): never log it.
+            log.debug("%s %s", self.address_string(), re.sub(r"\?\S*", "?...", format % args))
 
     return Handler
 
