@@ -31,13 +31,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import jws
 from .errors import PayerAuthError, TemporarilyUnavailable
+from .settings import LOOPBACK_HOSTS
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
 MAX_JWKS_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 3.0
 MAX_REDIRECTS = 2
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 class JwksFetchError(TemporarilyUnavailable):
@@ -71,7 +71,7 @@ def fetch_jwks(url: str, policy: FetchPolicy) -> dict[str | None, rsa.RSAPublicK
 def _get(url: str, policy: FetchPolicy) -> tuple[int, str | None, bytes]:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
-    loopback = host in LOOPBACK_NAMES
+    loopback = host in LOOPBACK_HOSTS
     if parts.scheme != "https" and not (parts.scheme == "http" and loopback and policy.allow_http_loopback):
         raise JwksFetchError("the JWKS URL must use https")
     port = parts.port or (443 if parts.scheme == "https" else 80)

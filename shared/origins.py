@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import idna
 
 from .errors import InvalidRequest
+from .settings import LOOPBACK_HOSTS
 
-LOOPBACK = frozenset({"localhost", "127.0.0.1", "[::1]"})
 DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_HOST_LENGTH = 253
 
@@ -37,7 +37,7 @@ class Origin:
 
     @property
     def loopback(self) -> bool:
-        return self.host in LOOPBACK
+        return self.host in LOOPBACK_HOSTS
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def parse_origin(value: str, *, allow_http_loopback: bool) -> Origin:
         raise InvalidRequest("the request's origin is not a valid origin", reason="origin_invalid")
     host = normalize_host(parts.hostname)
     scheme = parts.scheme.lower()
-    if scheme == "http" and host in LOOPBACK and allow_http_loopback:
+    if scheme == "http" and host in LOOPBACK_HOSTS and allow_http_loopback:
         pass
     elif scheme != "https":
         raise InvalidRequest("the request's origin must use https", reason="origin_not_https")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError
 
 PREFIX = "PAYERAUTH_"
+# Loopback host names, as urlsplit gives them ("::1") and as origins are written ("[::1]").
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 
 Environment = Literal["development", "production"]
