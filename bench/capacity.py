@@ -1,0 +1,182 @@
+"""Capacity on paper: what the whole customer base costs in instances, queries and Key Vault calls.
+
+    make capacity                        # the three worked sizes, from the latest bench/results/*.json
+    python -m bench.capacity --page-loads 500 --billers 10000 [--results FILE] [--json]
+
+The model is docs/capacity.md's, in code. Unit costs come from the newest `make bench` result when there
+is one (the server CPU per HTTP request), else from the figures in bench/README.md. Each documented limit
+is named with its source in LIMITS; every line of the verdict table is PASS (within 70 % of the limit),
+or MISS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADROOM = 0.7  # plan to use at most 70 % of any documented limit
+
+# Documented limits, each with the page that states it.
+LIMITS = {
+    # https://learn.microsoft.com/azure/azure-functions/flex-consumption-plan (scale-out instances, max 1000;
+    # "Concurrency": Python HTTP per-instance concurrency 1 at every instance size)
+    "flex_max_instances": 1000,
+    "flex_python_http_concurrency": 1,
+    # https://learn.microsoft.com/azure/key-vault/general/service-limits (secrets: transactions per 10 s per
+    # vault per region)
+    "keyvault_transactions_per_10s": 4000,
+    # https://learn.microsoft.com/azure/azure-sql/database/resource-limits-vcore-single-databases (GP_Gen5_2)
+    "sql_gp_gen5_2_workers": 200,
+    "sql_gp_gen5_2_sessions": 30_000,
+    # https://azure.microsoft.com/pricing/details/api-management/ and
+    # https://learn.microsoft.com/azure/api-management/upgrade-and-scale: an estimated maximum throughput per
+    # unit, for rough planning (Developer 500, Basic 1,000, Standard 2,500, Premium 4,000 requests/s)
+    "apim_standard_rps_per_unit": 2500,
+}
+
+# bench/README.md, latest run: 1,097 exchanges/s per server CPU-second through the local host.
+DEFAULT_SERVER_MS_PER_REQUEST = 1000 / 1097
+
+
+@dataclass(frozen=True)
+class Inputs:
+    page_loads_per_s: float
+    billers: int
+    jwts_per_biller: float = 1.5  # active biller JWTs (a domain, or a staging and a live one)
+    shards: int = 4
+    profile_calls_per_page_load: float = 1.0  # after bootstrap, the component's protected reads
+    tenant_logins_per_s: float = 0.0
+    revocation_bound_s: int = 60  # PAYERAUTH_REVOCATION_BOUND: how long a row stays cached
+    key_refresh_s: int = 300  # PAYERAUTH_KEY_REFRESH_SECONDS
+    key_rings: int = 2  # IC certificate (verify, mint) and the payer certificate, separate in Azure
+    key_versions: int = 2  # enabled versions per certificate during a rotation overlap
+    payer_token_lifetime_s: int = 900
+    server_ms_per_request: float = DEFAULT_SERVER_MS_PER_REQUEST
+    host_overhead_ms: float = 2.0  # assumption: the Functions host's gRPC hop and HTTP stack on Flex
+    utilisation: float = 0.6  # plan instances to run at most this busy
+    max_instances: int = 200  # infra/env/prod.bicepparam maximumInstanceCount
+    apim_units: int = 1
+    scale_out_burst: int = 50  # instances that may start within one 10 s window (cold starts read every key)
+
+
+def requests_per_s(i: Inputs) -> float:
+    return i.page_loads_per_s * (1 + i.profile_calls_per_page_load) + i.tenant_logins_per_s
+
+
+def instances_needed(i: Inputs) -> int:
+    concurrency = LIMITS["flex_python_http_concurrency"]
+    per_instance = i.utilisation * concurrency / ((i.server_ms_per_request + i.host_overhead_ms) / 1000)
+    return max(1, math.ceil(requests_per_s(i) / per_instance))
+
+
+def distinct_seen(population: float, draws: float) -> float:
+    """Expected distinct rows among `draws` uniform picks from `population` (a cache's misses per window)."""
+    if population <= 0:
+        return 0.0
+    return population * (1 - (1 - 1 / population) ** draws)
+
+
+def model(i: Inputs) -> dict[str, float]:
+    n = instances_needed(i)
+    exchanges_per_instance_window = i.page_loads_per_s / n * i.revocation_bound_s
+    billers_per_window = distinct_seen(i.billers, exchanges_per_instance_window)
+    tokens_per_window = distinct_seen(i.billers * i.jwts_per_biller, exchanges_per_instance_window)
+    refreshes_per_10s = n * i.key_rings * 10 / i.key_refresh_s
+    cold_start_reads = i.scale_out_burst * i.key_rings * (1 + i.key_versions)  # list versions + get each
+    return {
+        "requests_per_s": requests_per_s(i),
+        "instances": n,
+        "master_queries_per_s": n * billers_per_window / i.revocation_bound_s + i.tenant_logins_per_s * 2,
+        "shard_queries_per_s": n * tokens_per_window / i.revocation_bound_s / i.shards,
+        "sql_concurrent_workers": n * LIMITS["flex_python_http_concurrency"],  # one query at a time each
+        "sql_sessions": n * (1 + i.shards),
+        "keyvault_calls_per_hour": n * i.key_rings * 3600 / i.key_refresh_s,
+        "keyvault_peak_per_10s": refreshes_per_10s + cold_start_reads,
+        "apim_jwks_fetches_per_hour": i.apim_units * 2,  # discovery + JWKS, hourly per gateway unit
+        "apim_rps": requests_per_s(i),
+    }
+
+
+def verdicts(i: Inputs, m: dict[str, float]) -> list[tuple[str, float, float]]:
+    """(what, used, limit) for each documented limit."""
+    return [
+        ("Flex instances vs plan maximum (1000)", m["instances"], LIMITS["flex_max_instances"]),
+        ("Flex instances vs configured maximumInstanceCount", m["instances"], i.max_instances),
+        ("Key Vault transactions per 10 s (peak)", m["keyvault_peak_per_10s"], LIMITS["keyvault_transactions_per_10s"]),
+        ("SQL workers (GP_Gen5_2, Master)", m["sql_concurrent_workers"], LIMITS["sql_gp_gen5_2_workers"]),
+        ("SQL sessions (GP_Gen5_2)", m["sql_sessions"], LIMITS["sql_gp_gen5_2_sessions"]),
+        ("APIM requests/s (Standard units)", m["apim_rps"], LIMITS["apim_standard_rps_per_unit"] * i.apim_units),
+    ]
+
+
+SIZES = {
+    "pilot": Inputs(page_loads_per_s=5, billers=100, shards=1, max_instances=100),
+    "customer base": Inputs(page_loads_per_s=500, billers=10_000, apim_units=1),
+    "10x": Inputs(page_loads_per_s=5000, billers=100_000, shards=8, apim_units=6, max_instances=1000),
+}
+
+
+def server_ms_from_results(path: Path | None) -> float | None:
+    candidates = [path] if path else sorted((ROOT / "bench" / "results").glob("*.json"))[-1:]
+    for candidate in candidates:
+        if candidate and candidate.exists():
+            http = json.loads(candidate.read_text()).get("5_http", {})
+            per_core = http.get("rps_per_core")
+            if per_core:
+                return 1000 / float(per_core)
+    return None
+
+
+def report(name: str, i: Inputs) -> bool:
+    m = model(i)
+    print(f"\n## {name}: {i.page_loads_per_s:g} page loads/s, {i.billers:,} billers, "
+          f"{i.billers * i.jwts_per_biller:,.0f} biller JWTs, {i.shards} shard(s)")
+    print(f"  requests/s {m['requests_per_s']:,.0f}; instances {m['instances']:,}; "
+          f"Master {m['master_queries_per_s']:,.1f} q/s; each shard {m['shard_queries_per_s']:,.1f} q/s; "
+          f"Key Vault {m['keyvault_calls_per_hour']:,.0f} calls/h; APIM metadata fetches "
+          f"{m['apim_jwks_fetches_per_hour']:,.0f}/h")
+    ok = True
+    for what, used, limit in verdicts(i, m):
+        passed = used <= HEADROOM * limit
+        ok &= passed
+        print(f"  {'PASS' if passed else 'MISS'}  {what:<52} {used:>10,.0f} of {limit:>8,.0f} "
+              f"({used / limit:6.1%})")
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--page-loads", type=float, help="peak page loads per second (else the three sizes)")
+    parser.add_argument("--billers", type=int, default=10_000)
+    parser.add_argument("--shards", type=int, default=4)
+    parser.add_argument("--revocation-bound", type=int, default=60)
+    parser.add_argument("--key-refresh", type=int, default=300)
+    parser.add_argument("--apim-units", type=int, default=1)
+    parser.add_argument("--max-instances", type=int, default=200)
+    parser.add_argument("--results", type=Path, help="a bench/results/*.json to take the unit cost from")
+    parser.add_argument("--json", action="store_true", help="print the model's numbers as JSON")
+    args = parser.parse_args()
+    measured = server_ms_from_results(args.results)
+    unit = {"server_ms_per_request": measured} if measured else {}
+    print(f"unit cost: {measured or DEFAULT_SERVER_MS_PER_REQUEST:.2f} ms server CPU per request "
+          f"({'measured' if measured else 'bench/README.md'}) + host overhead (assumed)")
+    if args.page_loads is not None:
+        sizes = {"custom": Inputs(page_loads_per_s=args.page_loads, billers=args.billers, shards=args.shards,
+                                  revocation_bound_s=args.revocation_bound, key_refresh_s=args.key_refresh,
+                                  apim_units=args.apim_units, max_instances=args.max_instances)}
+    else:
+        sizes = SIZES
+    sizes = {name: replace(i, **unit) for name, i in sizes.items()}
+    if args.json:
+        print(json.dumps({name: {"inputs": asdict(i), "model": model(i)} for name, i in sizes.items()}, indent=2))
+        return
+    results = [report(name, i) for name, i in sizes.items()]
+    print(f"\n{sum(results)} of {len(results)} sizes within {HEADROOM:.0%} of every documented limit")
+
+
+if __name__ == "__main__":
+    main()
