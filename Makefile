@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINTED := shared function_app.py tools tests bench
 
-.PHONY: run test lint typecheck unit setup system-deps init host clean bench
+.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,7 @@ clean:
 ## bench: the performance benchmark (bench/README.md); results in bench/results/
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+## capacity: instances, queries and Key Vault calls for three sizes of customer base (docs/capacity.md)
+capacity: $(STAMP)
+	$(PY) -m bench.capacity
