@@ -22,8 +22,9 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
            "PAYERAUTH_MASTER_DB": f"sqlite:{tmp_path / '.local' / 'master.db'}",
            "PAYERAUTH_SHARD_DBS": json.dumps({"shard01": f"sqlite:{tmp_path / '.local' / 'shard01.db'}"})}
 
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "tools.cli", *args], cwd=ROOT, env=env, capture_output=True,
+    def run(*args: str, ok: bool = True, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([sys.executable, "-m", "tools.cli", *args], cwd=ROOT, env={**env, **extra_env},
+                              capture_output=True,
                               text=True, timeout=60, check=False)
         assert (done.returncode == 0) == ok, done.stderr
         return done
@@ -80,3 +81,54 @@ def test_tenants_are_registered_listed_and_removed(cli, tmp_path: Path) -> None:
     assert "16 bytes; HS256 needs at least 32" in done.stderr
     cli("tenant", "remove", "ACME")
     assert cli("tenant", "list").stdout == ""
+
+
+def test_init_twice_reuses_the_demo_biller_jwt_and_a_new_domain_revokes_it(cli) -> None:  # type: ignore[no-untyped-def]
+    first = cli("init").stdout.strip()
+    assert cli("init").stdout.strip() == first
+    rows = [json.loads(line) for line in cli("token", "list", "--biller", DEMO_BILLER_GUID).stdout.splitlines()]
+    assert len(rows) == 1 and rows[0]["active"]
+    moved = cli("init", "--domain", "127.0.0.1:8081").stdout.strip()
+    assert moved != first
+    rows = [json.loads(line) for line in cli("token", "list", "--biller", DEMO_BILLER_GUID).stdout.splitlines()]
+    assert [(r["domain"], r["active"]) for r in rows] == [("127.0.0.1:8080", False), ("127.0.0.1:8081", True)]
+
+
+def test_revoke_and_rotate_say_when_running_instances_see_them(cli) -> None:  # type: ignore[no-untyped-def]
+    token = cli("init").stdout.strip()
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    done = cli("token", "revoke", "--biller", DEMO_BILLER_GUID, jti)
+    assert "exchanges with it stop within 60 s" in done.stderr
+    done = cli("keys", "rotate")
+    assert "publish it in the JWKS within 300 s" in done.stderr and "sign with it 7200 s after that" in done.stderr
+
+
+def test_a_dev_tenant_mints_a_login_token_the_login_route_accepts(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import function_app
+    from shared.service import PayerAuth
+    from tests.conftest import Env, make_settings
+
+    cli("init")
+    cli("tenant", "dev-add", "--id", "DEVCO")
+    done = cli("tenant", "mint", "--id", "DEVCO", "--email", "pat@example.com")
+    token = done.stdout.strip()
+    assert f"/api/tenant/login?token={token}" in done.stderr
+    settings = make_settings(tmp_path / ".local")
+    service = PayerAuth.from_settings(settings)
+    function_app.install(service)
+    env = Env(service, None, settings, tmp_path)  # type: ignore[arg-type]
+    answer = env.call(function_app.tenant_login, "GET", f"api/tenant/login?token={token}")
+    assert answer.status == 303 and answer.header("Location") == "http://127.0.0.1:8080/"
+    assert any(c.startswith("__Host-") for c in answer.cookies())
+
+
+def test_dev_tenants_are_refused_outside_development() -> None:
+    # Production settings cannot be built from local defaults at all; the commands refuse on their own too.
+    from types import SimpleNamespace
+
+    from tools.cli import cmd_tenant_dev_add, cmd_tenant_mint
+
+    production = SimpleNamespace(settings=SimpleNamespace(development=False, environment="production"))
+    for command in (cmd_tenant_dev_add, cmd_tenant_mint):
+        with pytest.raises(SystemExit, match="development only"):
+            command(production, SimpleNamespace(id="DEVCO"))  # type: ignore[arg-type]

@@ -9,6 +9,9 @@
     python -m tools.cli tenant add --id ISS --audience AUD --return-url URL --frame-ancestor ORIGIN
                                    (--pem-file F | --jwks-url U | --hs256-secret-file F | --hs256-secret-name N)
     python -m tools.cli tenant list | tenant remove ID
+    python -m tools.cli tenant dev-add --id ISS [--audience AUD] [--return-url URL] [--frame-ancestor ORIGIN]
+    python -m tools.cli tenant mint --id ISS (--email E | --mobile M | --user-id U) [--lifetime S]
+                                   (development only: a tenant whose key is generated under .local/tenants/)
     python -m tools.cli keys rotate               # local keys: add a certificate version
 
 It reads the same settings as the app (environment, then local.settings.json).
@@ -88,6 +91,13 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument("--biller", required=True, help="biller GUID")
     listing.set_defaults(run=cmd_token_list)
 
+    add_tenant_commands(groups)
+    keys = groups.add_parser("keys", help="local development keys").add_subparsers(required=True, metavar="action")
+    keys.add_parser("rotate", help="add a new local certificate version").set_defaults(run=cmd_keys_rotate)
+    return root
+
+
+def add_tenant_commands(groups: Any) -> None:
     tenant = groups.add_parser("tenant", help="seamless-login tenants").add_subparsers(required=True,
                                                                                      metavar="action")
     tadd = tenant.add_parser("add", help="register a tenant (exactly one of --pem-file, --jwks-url, --hs256-secret-*)")
@@ -107,10 +117,20 @@ def parser() -> argparse.ArgumentParser:
     tremove = tenant.add_parser("remove", help="remove a tenant")
     tremove.add_argument("id")
     tremove.set_defaults(run=cmd_tenant_remove)
-
-    keys = groups.add_parser("keys", help="local development keys").add_subparsers(required=True, metavar="action")
-    keys.add_parser("rotate", help="add a new local certificate version").set_defaults(run=cmd_keys_rotate)
-    return root
+    dev_add = tenant.add_parser("dev-add", help="development only: register a tenant with a key generated here")
+    dev_add.add_argument("--id", required=True, help="the iss of the tenant's JWTs")
+    dev_add.add_argument("--audience", default="payer-auth-dev", help="the aud its JWTs carry")
+    dev_add.add_argument("--return-url", default=None, help="where a login lands (default: the demo page)")
+    dev_add.add_argument("--frame-ancestor", action="append", default=[], metavar="ORIGIN",
+                         help="an origin allowed to frame the login (default: the demo page's)")
+    dev_add.set_defaults(run=cmd_tenant_dev_add)
+    tmint = tenant.add_parser("mint", help="development only: sign a tenant JWT with a dev-add tenant's key")
+    tmint.add_argument("--id", required=True, help="the tenant's id (its iss)")
+    tmint.add_argument("--email", default=None)
+    tmint.add_argument("--mobile", default=None, help="E.164, e.g. +15551234567")
+    tmint.add_argument("--user-id", default=None)
+    tmint.add_argument("--lifetime", type=int, default=120, help="seconds until exp (default 120)")
+    tmint.set_defaults(run=cmd_tenant_mint)
 
 
 def cmd_init(service: PayerAuth, args: argparse.Namespace) -> int:
@@ -121,15 +141,34 @@ def cmd_init(service: PayerAuth, args: argparse.Namespace) -> int:
         create_schema(shard, "shard")
     if service.directory.biller(DEMO_BILLER_GUID) is None:
         service.directory.add_biller(DEMO_BILLER_GUID, "Demo Biller", args.domain, next(iter(s.shard_dbs)))
-    minted = service.biller_tokens.mint(DEMO_BILLER_GUID, args.domain, CLI_ACTOR)
+    token = demo_biller_jwt(service, args.domain)
     if not args.quiet:
         say(f"keys: signing kid {kid} ({service.ic_keys.source.description})")
         say(f"databases: {s.master_db} + {len(s.shard_dbs)} shard(s)")
         say(f"demo biller {DEMO_BILLER_GUID}, domain {args.domain}")
         say("a biller JWT for it is on stdout; exchange it with:")
-        say(exchange_curl(minted.token, f"http://{args.domain}", s.public_base_url))
-    print(minted.token)
+        say(exchange_curl(token, f"http://{args.domain}", s.public_base_url))
+    print(token)
     return 0
+
+
+def demo_biller_jwt(service: PayerAuth, domain: str) -> str:
+    """The demo biller's JWT, kept under .local/ and reused while its row is active for this domain.
+
+    Running init again (every `make run`) does not pile up biller JWTs: a kept one whose row is still
+    active is reused; one for another domain is revoked before a new one is minted.
+    """
+    kept_file = service.settings.local_dir / "demo-biller-jwt.json"
+    kept = json.loads(kept_file.read_text()) if kept_file.exists() else {}
+    active = {r.jti for r in service.biller_tokens.list(DEMO_BILLER_GUID) if r.active}
+    if kept.get("jti") in active:
+        if kept.get("domain") == domain:
+            return str(kept["token"])
+        service.biller_tokens.revoke(DEMO_BILLER_GUID, kept["jti"], CLI_ACTOR)
+    minted = service.biller_tokens.mint(DEMO_BILLER_GUID, domain, CLI_ACTOR)
+    kept_file.write_text(json.dumps({"jti": minted.record.jti, "domain": domain, "token": minted.token}))
+    kept_file.chmod(0o600)
+    return minted.token
 
 
 def exchange_curl(token: str, origin: str, base_url: str) -> str:
@@ -177,6 +216,8 @@ def cmd_token_mint(service: PayerAuth, args: argparse.Namespace) -> int:
 def cmd_token_revoke(service: PayerAuth, args: argparse.Namespace) -> int:
     record = service.biller_tokens.revoke(args.biller, args.jti, CLI_ACTOR)
     say(f"jti {record.jti}: active={record.active} revokedAt={record.revoked_at}")
+    say(f"exchanges with it stop within {service.settings.revocation_bound} s on every running instance "
+        "(PAYERAUTH_REVOCATION_BOUND)")
     return 0
 
 
@@ -191,7 +232,11 @@ def cmd_keys_rotate(service: PayerAuth, args: argparse.Namespace) -> int:
     if not isinstance(source, LocalKeySource):
         say("keys rotate only manages local development keys; rotate the certificate in Key Vault")
         return 1
+    s = service.settings
     say(f"added key version {source.add_version()} in {source.folder}")
+    say(f"running instances publish it in the JWKS within {s.key_refresh_interval} s "
+        f"(PAYERAUTH_KEY_REFRESH_SECONDS) and sign with it {s.key_overlap} s after that "
+        "(PAYERAUTH_KEY_OVERLAP_SECONDS)")
     return 0
 
 
@@ -230,6 +275,64 @@ def cmd_tenant_remove(service: PayerAuth, args: argparse.Namespace) -> int:
     service.tenants.remove(args.id)
     say(f"removed tenant {args.id}")
     return 0
+
+
+def cmd_tenant_dev_add(service: PayerAuth, args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from shared.tenants import Tenant
+
+    refuse_outside_development(service, "tenant dev-add")
+    key_file = dev_tenant_key_file(service, args.id)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    demo = f"http://{DEMO_ORIGIN_DOMAIN}"
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    tenant = Tenant(args.id, args.audience, "RS256", args.return_url or f"{demo}/",
+                    tuple(args.frame_ancestor or [demo]), public_pem)
+    service.tenants.add(tenant, development=True)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    say(f"registered tenant {tenant.tenant_id} (RS256, key in {key_file}); sign a login with:")
+    say(f"  python -m tools.cli tenant mint --id {tenant.tenant_id} --email someone@example.com")
+    return 0
+
+
+def cmd_tenant_mint(service: PayerAuth, args: argparse.Namespace) -> int:
+    import time
+
+    import jwt
+
+    refuse_outside_development(service, "tenant mint")
+    user = {k: v for k, v in {"email": args.email, "mobile": args.mobile, "userId": args.user_id}.items() if v}
+    if not user:
+        raise SystemExit("tenant mint needs --email, --mobile or --user-id")
+    key_file = dev_tenant_key_file(service, args.id)
+    tenant = next((t for t in service.tenants.list() if t.tenant_id == args.id), None)
+    if tenant is None or not key_file.exists():
+        raise SystemExit(f"no development tenant {args.id!r}: run tenant dev-add --id {args.id} first")
+    now = int(time.time())
+    claims = {"iss": tenant.tenant_id, "aud": tenant.audience, "iat": now, "exp": now + args.lifetime,
+              "jti": uuid.uuid4().hex, **user}
+    token = jwt.encode(claims, key_file.read_bytes(), algorithm="RS256")
+    say(f"a one-time tenant JWT (expires in {args.lifetime} s) is on stdout; open the login in the iframe:")
+    say(f"  {service.settings.public_base_url}/api/tenant/login?token={token}")
+    print(token)
+    return 0
+
+
+def dev_tenant_key_file(service: PayerAuth, tenant_id: str) -> Path:
+    safe = "".join(c if c.isalnum() else "-" for c in tenant_id)[:100]
+    return service.settings.local_dir / "tenants" / f"{safe}.pem"
+
+
+def refuse_outside_development(service: PayerAuth, command: str) -> None:
+    if not service.settings.development:
+        raise SystemExit(f"{command} is for development only (PAYERAUTH_ENVIRONMENT is "
+                         f"{service.settings.environment!r})")
 
 
 def parse_claim(text: str) -> tuple[str, Any]:
