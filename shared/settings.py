@@ -211,6 +211,8 @@ def _one_of(*choices: str) -> Callable[[str], Any]:
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
+        if not value.lstrip("-").isdigit():
+            raise ValueError("not a whole number")
         number = int(value)
         if not low <= number <= high:
             raise ValueError(f"must be between {low} and {high}")

@@ -44,3 +44,10 @@ def test_production_refuses_development_keys_sqlite_and_plain_http() -> None:
         Settings.from_env({"PAYERAUTH_ENVIRONMENT": "production"})
     text = caught.value.description
     assert "PAYERAUTH_KEY_SOURCE" in text and "PAYERAUTH_MASTER_DB" in text and "PAYERAUTH_PUBLIC_BASE_URL" in text
+
+
+def test_a_number_that_does_not_parse_is_told_in_our_words() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"PAYERAUTH_REVOCATION_BOUND": "abc"})
+    assert "'abc' is not valid (not a whole number)" in caught.value.description
+    assert "invalid literal" not in caught.value.description
