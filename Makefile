@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINTED := shared function_app.py tools tests bench
 
-.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity
+.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity soak
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,7 @@ bench: $(STAMP)
 ## capacity: instances, queries and Key Vault calls for three sizes of customer base (docs/capacity.md)
 capacity: $(STAMP)
 	$(PY) -m bench.capacity
+
+## soak: the local host under a day's mix while faults are injected (bench/soak.py); ARGS=--quick for 60 s
+soak: $(STAMP)
+	$(PY) -m bench.soak $(ARGS)
