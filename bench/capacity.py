@@ -60,6 +60,7 @@ class Inputs:
     utilisation: float = 0.6  # plan instances to run at most this busy
     max_instances: int = 200  # infra/env/prod.bicepparam maximumInstanceCount
     apim_units: int = 1
+    cache_entries: int = 10_000  # PAYERAUTH_DIRECTORY_CACHE_SIZE, per cache, per instance
     scale_out_burst: int = 50  # instances that may start within one 10 s window (cold starts read every key)
 
 
@@ -73,25 +74,41 @@ def instances_needed(i: Inputs) -> int:
     return max(1, math.ceil(requests_per_s(i) / per_instance))
 
 
-def distinct_seen(population: float, draws: float) -> float:
-    """Expected distinct rows among `draws` uniform picks from `population` (a cache's misses per window)."""
-    if population <= 0:
+def cache_misses_per_s(keys: float, lookups_per_s: float, ttl: float, capacity: int) -> float:
+    """Loads per second of a TTL cache (entries live `ttl` from their load) under uniform Poisson lookups.
+
+    Each key is looked up at rate l = lookups/keys; after its entry expires the next lookup misses, so a key
+    misses l / (1 + l*ttl) times a second (a renewal process). When the live entries would not fit in the
+    cache, evictions make a lookup hit only with the chance that its key is among the `capacity` kept.
+    """
+    if keys <= 0 or lookups_per_s <= 0:
         return 0.0
-    return population * (1 - (1 - 1 / population) ** draws)
+    rate = lookups_per_s / keys
+    misses = keys * rate / (1 + rate * ttl)
+    if live_entries(keys, lookups_per_s, ttl) > capacity:
+        misses = max(misses, lookups_per_s * (1 - capacity / keys))
+    return misses
+
+
+def live_entries(keys: float, lookups_per_s: float, ttl: float) -> float:
+    rate = lookups_per_s / keys if keys else 0.0
+    return keys * rate * ttl / (1 + rate * ttl)
 
 
 def model(i: Inputs) -> dict[str, float]:
     n = instances_needed(i)
-    exchanges_per_instance_window = i.page_loads_per_s / n * i.revocation_bound_s
-    billers_per_window = distinct_seen(i.billers, exchanges_per_instance_window)
-    tokens_per_window = distinct_seen(i.billers * i.jwts_per_biller, exchanges_per_instance_window)
+    exchanges_per_instance = i.page_loads_per_s / n
+    tokens = i.billers * i.jwts_per_biller
+    biller_misses = cache_misses_per_s(i.billers, exchanges_per_instance, i.revocation_bound_s, i.cache_entries)
+    token_misses = cache_misses_per_s(tokens, exchanges_per_instance, i.revocation_bound_s, i.cache_entries)
     refreshes_per_10s = n * i.key_rings * 10 / i.key_refresh_s
     cold_start_reads = i.scale_out_burst * i.key_rings * (1 + i.key_versions)  # list versions + get each
     return {
         "requests_per_s": requests_per_s(i),
         "instances": n,
-        "master_queries_per_s": n * billers_per_window / i.revocation_bound_s + i.tenant_logins_per_s * 2,
-        "shard_queries_per_s": n * tokens_per_window / i.revocation_bound_s / i.shards,
+        "master_queries_per_s": n * biller_misses + i.tenant_logins_per_s * 2,
+        "shard_queries_per_s": n * token_misses / i.shards,
+        "cache_live_entries": live_entries(tokens, exchanges_per_instance, i.revocation_bound_s),
         "sql_concurrent_workers": n * LIMITS["flex_python_http_concurrency"],  # one query at a time each
         "sql_sessions": n * (1 + i.shards),
         "keyvault_calls_per_hour": n * i.key_rings * 3600 / i.key_refresh_s,
@@ -106,6 +123,7 @@ def verdicts(i: Inputs, m: dict[str, float]) -> list[tuple[str, float, float]]:
     return [
         ("Flex instances vs plan maximum (1000)", m["instances"], LIMITS["flex_max_instances"]),
         ("Flex instances vs configured maximumInstanceCount", m["instances"], i.max_instances),
+        ("directory cache: live token rows per instance fit", m["cache_live_entries"], i.cache_entries),
         ("Key Vault transactions per 10 s (peak)", m["keyvault_peak_per_10s"], LIMITS["keyvault_transactions_per_10s"]),
         ("SQL workers (GP_Gen5_2, Master)", m["sql_concurrent_workers"], LIMITS["sql_gp_gen5_2_workers"]),
         ("SQL sessions (GP_Gen5_2)", m["sql_sessions"], LIMITS["sql_gp_gen5_2_sessions"]),
