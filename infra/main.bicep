@@ -31,7 +31,7 @@ param icSecretName string = 'JwtSigningCertificate'
 param payerSecretName string = 'PayerJwtSigningCertificate'
 
 @minLength(6)
-@description('Master DB connection setting, odbc:Driver={ODBC Driver 18 for SQL Server};Server=tcp:<server>.database.windows.net,1433;Database=<db>;Encrypt=yes (no password, no Authentication= with sqlAccessToken).')
+@description('Master DB connection setting, odbc:Driver={ODBC Driver 18 for SQL Server};Server=tcp:<server>.database.windows.net,1433;Database=<db>;Encrypt=yes (no credentials in it; no Authentication= with sqlAccessToken).')
 param masterDb string
 
 @minLength(2)
