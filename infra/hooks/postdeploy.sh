@@ -25,7 +25,8 @@ wait_for() {
     until status="$(curl -s -o /dev/null -w '%{http_code}' "$url")" && [ "$status" != "000" ] && [ "$status" != "404" ]; do
         n=$((n + 1))
         if [ "$n" -ge "$ATTEMPTS" ]; then
-            echo "postdeploy: $what did not answer at $url (last status $status); is the code deployed?" >&2
+            echo "postdeploy: $what did not answer at $url (last status $status): is the code deployed, and did" >&2
+            echo "it start? A settings error stops it at start-up: see the function app's log stream." >&2
             exit 1
         fi
         sleep 10
