@@ -158,8 +158,11 @@ def without_keywords(connection_string: str, names: frozenset[str]) -> str:
     return ";".join(kept)
 
 
-def managed_identity_token(client_id: str | None) -> TokenProvider:
-    """Access tokens for Azure SQL from the app's identity; azure-identity caches and refreshes them."""
+def managed_identity_token(client_id: str | None,
+                           credential_factory: Callable[[str | None], Any] | None = None) -> TokenProvider:
+    """Access tokens for Azure SQL from the app's identity; azure-identity caches and refreshes them,
+    so one credential serves every connection."""
+    make = credential_factory or _azure_credential
     credential: Any = None
     lock = threading.Lock()
 
@@ -167,7 +170,7 @@ def managed_identity_token(client_id: str | None) -> TokenProvider:
         nonlocal credential
         with lock:
             if credential is None:
-                credential = _azure_credential(client_id)
+                credential = make(client_id)
         return str(credential.get_token(SQL_SERVER_SCOPE).token)
 
     return token

@@ -19,6 +19,7 @@ from shared.database import (
     SQL_COPT_SS_ACCESS_TOKEN,
     TOKEN_EXCLUSIVE_KEYWORDS,
     Database,
+    managed_identity_token,
     pack_access_token,
     without_keywords,
 )
@@ -106,3 +107,23 @@ def test_the_token_is_asked_for_only_by_setting() -> None:
     assert Settings.from_env({}).sql_access_token is False
     assert Settings.from_env({"PAYERAUTH_SQL_ACCESS_TOKEN": "true"}).sql_access_token is True
     assert Database("m", "sqlite:/tmp/x.db", access_token=lambda: TOKEN).access_token is None
+
+
+class FakeCredential:
+    def __init__(self, client_id: str | None, made: list[str | None], scopes: list[str]) -> None:
+        made.append(client_id)
+        self.scopes = scopes
+
+    def get_token(self, *scopes: str) -> Any:
+        self.scopes.extend(scopes)
+        return type("AccessToken", (), {"token": TOKEN, "expires_on": 0})()
+
+
+def test_tokens_are_for_azure_sql_from_one_credential_of_the_configured_identity() -> None:
+    made: list[str | None] = []
+    scopes: list[str] = []
+    provider = managed_identity_token("client-id", lambda cid: FakeCredential(cid, made, scopes))
+    assert made == []  # nothing happens until the first connection
+    assert provider() == TOKEN and provider() == TOKEN
+    assert made == ["client-id"]
+    assert scopes == ["https://database.windows.net/.default"] * 2
