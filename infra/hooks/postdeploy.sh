@@ -47,7 +47,10 @@ case "$PAYERAUTH_DEPLOY_PUBLIC_BASE_URL" in
         ;;
 esac
 
-az deployment group create \
+# azd signs in on its own; this step uses the Azure CLI's login, on azd's subscription when known.
+set --
+if [ -n "${AZURE_SUBSCRIPTION_ID:-}" ]; then set -- --subscription "$AZURE_SUBSCRIPTION_ID"; fi
+az deployment group create "$@" \
     --resource-group "$AZURE_RESOURCE_GROUP" \
     --name "payer-auth-phase2" \
     --template-file "$HERE/../phase2.bicep" \
