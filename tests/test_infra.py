@@ -574,3 +574,45 @@ def test_no_secret_is_in_a_template_or_parameter_file() -> None:
         text = path.read_text()
         assert not re.search(r"(?i)(password|pwd=|accountkey=|instrumentationkey=|sharedaccesskey|clientsecret)",
                              text), path
+
+
+# --- The postdeploy hook, run with stand-ins for curl and az -------------------------------------------------------
+
+def run_hook(tmp_path: Path, public_base_url: str, health_status: str = "200") -> tuple[int, str, list[str]]:
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "az-calls"
+    (bin_dir / "curl").write_text(f"#!/bin/sh\nprintf '%s' '{health_status}'\n")
+    (bin_dir / "az").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{calls}"\n')
+    for tool in ("curl", "az"):
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AZURE_RESOURCE_GROUP": "rg-payerauth-dev",
+           "AZURE_FUNCTION_APP_NAME": "func-abc", "PAYERAUTH_DEPLOY_APIM_NAME": "apim-abc",
+           "PAYERAUTH_DEPLOY_FUNCTION_HOST": "func-abc.azurewebsites.net", "AZURE_SUBSCRIPTION_ID": "sub-1",
+           "PAYERAUTH_DEPLOY_PUBLIC_BASE_URL": public_base_url, "PAYERAUTH_DEPLOY_WAIT_ATTEMPTS": "1"}
+    done = subprocess.run(["sh", str(INFRA / "hooks" / "postdeploy.sh")], env=env, capture_output=True, text=True,
+                          check=False)
+    return done.returncode, done.stderr, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_the_hook_deploys_the_second_phase_once_the_code_answers(tmp_path: Path) -> None:
+    code, _, calls = run_hook(tmp_path, "https://apim-abc.azure-api.net")
+    assert code == 0
+    call, = calls
+    assert call.startswith("deployment group create --subscription sub-1 --resource-group rg-payerauth-dev")
+    assert "phase2.bicep" in call and "apimName=apim-abc functionAppName=func-abc" in call
+
+
+def test_the_hook_stops_before_saving_policies_when_the_code_is_not_there(tmp_path: Path) -> None:
+    code, stderr, calls = run_hook(tmp_path, "https://apim-abc.azure-api.net", health_status="404")
+    assert code == 1 and calls == []
+    assert "is the code deployed" in stderr
+
+
+def test_the_hook_waits_for_dns_of_the_custom_domain_that_jwks_uri_names(tmp_path: Path) -> None:
+    code, stderr, calls = run_hook(tmp_path, "https://payer-auth.invalid")  # .invalid never resolves (RFC 6761)
+    assert code == 1 and calls == []
+    assert "payer-auth.invalid does not resolve" in stderr
