@@ -1,5 +1,5 @@
 // Second phase, after the code is deployed: run by the azd postdeploy hook (azure.yaml ->
-// infra/hooks/postdeploy.sh) and by step 5 of docs/deploy.md on the `az` path.
+// infra/hooks/postdeploy.sh) and by step 6 of docs/deploy.md on the `az` path.
 //
 // Why a second phase: validate-jwt with <openid-config> fetches the discovery document when the
 // policy is saved, and before the code is deployed nothing serves it, so the PUT fails (known

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Second phase of a Payer Auth deployment (docs/deploy.md, step 5): run by azd after `azd deploy`
+# Second phase of a Payer Auth deployment (docs/deploy.md, step 6): run by azd after `azd deploy`
 # (azure.yaml, hooks.postdeploy), or by hand on the `az` path with the same variables exported.
 # It waits until the deployed code answers, checks that the discovery document's jwks_uri
 # resolves (it names the public host, which needs DNS when a custom domain is set), then deploys

@@ -36,7 +36,7 @@ IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_TenantTokenReplay_Exp
 GO
 
 -- Least privilege for the function app's identity (use the real app name, output
--- AZURE_FUNCTION_APP_NAME; docs/deploy.md step 6):
+-- AZURE_FUNCTION_APP_NAME; docs/deploy.md step 7):
 --   CREATE USER [func-xxxxxxxxxxxxx] FROM EXTERNAL PROVIDER;
 --   GRANT EXECUTE ON dbo.selAzureBillers TO [func-xxxxxxxxxxxxx];
 --   GRANT SELECT ON dbo.Tenants TO [func-xxxxxxxxxxxxx];
