@@ -17,7 +17,7 @@ from typing import Any
 from .biller_tokens import BillerTokens
 from .billers import BillerDirectory
 from .cache import TtlCache
-from .database import Database
+from .database import Database, managed_identity_token
 from .errors import PayerAuthError
 from .exchange import Exchange
 from .jwks_fetch import FetchPolicy
@@ -76,8 +76,10 @@ class PayerAuth:
                       monotonic: Callable[[], float] = time.monotonic,
                       key_source: KeySource | None = None) -> PayerAuth:
         ic_keys, payer_keys = key_rings(settings, now, key_source)
-        master = Database("Master", settings.master_db)
-        shards = {name: Database(f"shard {name}", conn) for name, conn in settings.shard_dbs.items()}
+        token = managed_identity_token(settings.managed_identity_client_id) if settings.sql_access_token else None
+        master = Database("Master", settings.master_db, access_token=token)
+        shards = {name: Database(f"shard {name}", conn, access_token=token)
+                  for name, conn in settings.shard_dbs.items()}
         directory = BillerDirectory(master, shards, ttl=settings.revocation_bound,
                                     max_entries=settings.directory_cache_size, monotonic=monotonic, now=now)
         return cls(settings, ic_keys, payer_keys, directory, now, monotonic)
@@ -129,7 +131,7 @@ def secret_store(settings: Settings, monotonic: Callable[[], float]) -> SecretSt
     """Where HS256 tenants' shared secrets live: Key Vault in Azure, .local/secrets/ locally."""
     if settings.key_source == "local" or settings.keyvault_url is None:
         return LocalSecretStore(settings.local_dir / "secrets")
-    url = settings.keyvault_url
+    url = settings.tenant_secrets_vault_url or settings.keyvault_url  # a vault of this service's own in Azure
     client = functools.cache(lambda: secret_client(url, client_id=settings.managed_identity_client_id,
                                                    retries=settings.keyvault_retries,
                                                    verify_challenge_resource=settings.keyvault_verify_challenge_resource))

@@ -66,6 +66,8 @@ class Settings:
     key_overlap: int = 7200
     keyvault_verify_challenge_resource: bool = True
     keyvault_retries: int = 3
+    sql_access_token: bool = False  # connect to SQL Server with an Entra token from azure-identity
+    tenant_secrets_vault_url: str | None = None  # HS256 tenant secrets; default: keyvault_url
 
     @property
     def development(self) -> bool:
@@ -173,6 +175,11 @@ class _SettingsReader:
                 "set it to true (default) or false (only for a private vault host name)"),
             keyvault_retries=self.get("KEYVAULT_RETRIES", d.keyvault_retries, _int_between(0, 10),
                                       "set it to 0 to 10 (default 3)"),
+            sql_access_token=self.get("SQL_ACCESS_TOKEN", d.sql_access_token, _boolean,
+                                      "set it to true to connect to SQL Server with the managed identity's "
+                                      "access token (omit Authentication= then), or false"),
+            tenant_secrets_vault_url=self.get("TENANT_SECRETS_VAULT_URL", keyvault_url, _vault_url,
+                                              "set it to the URL of the vault holding HS256 tenant secrets"),
         )
         if settings.key_source == "keyvault" and not settings.keyvault_url:
             self.problems.append(f"{PREFIX}KEY_SOURCE is 'keyvault' but {PREFIX}KEYVAULT_URL is not set: "

@@ -1,6 +1,10 @@
 // Flex Consumption function app (Python) with a system-assigned identity.
 // Storage and Application Insights are reached with that identity: no keys in settings.
-// Platform CORS stays empty: the code grants CORS per biller domain and per payer JWT origin.
+// Platform CORS stays empty: the code grants CORS per biller domain and per payer JWT origin
+// (API Management answers the preflights the Flex host would swallow: infra/apim/api-policy.xml).
+// Every function but api/health is AuthLevel.FUNCTION: only API Management, which holds a host
+// key (infra/phase2.bicep), reaches them; a caller cannot skip validate-jwt, the rate limits or
+// the cookie rule by calling *.azurewebsites.net directly.
 param location string
 param tags object
 param name string
@@ -19,12 +23,19 @@ param billerIssuer string
 param billerAudience string
 param portalIssuer string
 param portalAudience string
+param cookieName string
 param keyVaultName string
 param icSecretName string
 param payerSecretName string
-param masterDbSecretName string
-param shardDbsSecretName string
+param tenantSecretsVaultUri string
+@description('odbc: connection setting of the Master DB (no secret: the identity signs in).')
+param masterDb string
+@description('JSON map of shard name to odbc: connection setting.')
+param shardDbs string
+param sqlAccessToken bool
 param tenantJwksAllowedHosts string
+@description('Always-ready instances of the `http` scale group; 0: scale to zero.')
+param alwaysReadyHttpInstances int
 
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -62,6 +73,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // No ARR affinity cookie: it would be a second Set-Cookie next to our session cookie, and
+    // instances keep no per-client state (Microsoft.Web/sites clientAffinityEnabled).
+    clientAffinityEnabled: false
     siteConfig: {
       minTlsVersion: '1.2'
       cors: {
@@ -84,21 +98,26 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'PAYERAUTH_PORTAL_AUDIENCE', value: portalAudience }
         { name: 'PAYERAUTH_LEEWAY', value: '60' }
         { name: 'PAYERAUTH_REVOCATION_BOUND', value: '60' }
-        { name: 'PAYERAUTH_COOKIE_NAME', value: '__Host-payer_session' }
+        { name: 'PAYERAUTH_COOKIE_NAME', value: cookieName }
         { name: 'PAYERAUTH_LOCAL_DIR', value: '/tmp/payerauth' }
         { name: 'PAYERAUTH_KEY_SOURCE', value: 'keyvault' }
         { name: 'PAYERAUTH_KEYVAULT_URL', value: 'https://${keyVaultName}${environment().suffixes.keyvaultDns}' }
         { name: 'PAYERAUTH_IC_SECRET_NAME', value: icSecretName }
+        // Payer JWTs are signed by a certificate of their own in Azure (anonymous tokens issued to
+        // anyone who loads a biller page); the IC certificate keeps signing biller JWTs only.
         { name: 'PAYERAUTH_PAYER_SECRET_NAME', value: payerSecretName }
+        { name: 'PAYERAUTH_TENANT_SECRETS_VAULT_URL', value: tenantSecretsVaultUri }
         { name: 'PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID', value: '' }
         { name: 'PAYERAUTH_KEY_REFRESH_SECONDS', value: '300' }
         { name: 'PAYERAUTH_KEY_OVERLAP_SECONDS', value: '7200' }
         { name: 'PAYERAUTH_KEYVAULT_RETRIES', value: '3' }
         { name: 'PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE', value: 'true' }
-        // Key Vault references: resolved by the platform with the app's identity. If the vault is
-        // network-restricted (references do not work on Flex then), see docs/deploy.md.
-        { name: 'PAYERAUTH_MASTER_DB', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${masterDbSecretName})' }
-        { name: 'PAYERAUTH_SHARD_DBS', value: '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${shardDbsSecretName})' }
+        // Plain settings, no Key Vault references: they hold no secret (the identity signs in with
+        // an access token), and a reference created before its role exists keeps the literal
+        // string (Learn: "Use Key Vault references as app settings", access and rotation).
+        { name: 'PAYERAUTH_MASTER_DB', value: masterDb }
+        { name: 'PAYERAUTH_SHARD_DBS', value: shardDbs }
+        { name: 'PAYERAUTH_SQL_ACCESS_TOKEN', value: sqlAccessToken ? 'true' : 'false' }
         { name: 'PAYERAUTH_DIRECTORY_CACHE_SIZE', value: '10000' }
         { name: 'PAYERAUTH_TENANT_TOKEN_MAX_LIFETIME', value: '300' }
         { name: 'PAYERAUTH_TENANT_SESSION_LIFETIME', value: '1800' }
@@ -120,6 +139,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // On Flex all HTTP functions scale together as the group `http` (Learn: "Azure Functions
+        // Flex Consumption plan hosting", per-function scaling and always ready instances).
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [
+          {
+            name: 'http'
+            instanceCount: alwaysReadyHttpInstances
+          }
+        ] : []
       }
       runtime: {
         name: 'python'
@@ -150,5 +177,6 @@ resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' =
 }
 
 output name string = site.name
+output hostName string = site.properties.defaultHostName
 output url string = 'https://${site.properties.defaultHostName}'
 output principalId string = site.identity.principalId

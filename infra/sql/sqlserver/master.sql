@@ -1,36 +1,9 @@
--- Master DB (Azure SQL / SQL Server). Idempotent: safe to run again.
-IF OBJECT_ID(N'dbo.AzureBillers', N'U') IS NULL
-CREATE TABLE dbo.AzureBillers (
-    BillerID    INT IDENTITY(1, 1)  NOT NULL CONSTRAINT PK_AzureBillers PRIMARY KEY,
-    BillerGuid  UNIQUEIDENTIFIER    NOT NULL CONSTRAINT UQ_AzureBillers_BillerGuid UNIQUE,
-    DisplayName NVARCHAR(200)       NOT NULL,
-    Domain      NVARCHAR(260)       NOT NULL,
-    Status      VARCHAR(16)         NOT NULL CONSTRAINT DF_AzureBillers_Status DEFAULT 'active'
-                CONSTRAINT CK_AzureBillers_Status CHECK (Status IN ('active', 'suspended')),
-    ShardName   VARCHAR(64)         NOT NULL,
-    CreatedAt   DATETIME2(0)        NOT NULL CONSTRAINT DF_AzureBillers_CreatedAt DEFAULT SYSUTCDATETIME()
-);
-GO
-
--- Resolves a biller GUID to its BillerID and shard. Payer Auth calls it as
--- EXEC dbo.selAzureBillers @BillerGuid = ?  and reads the columns by position:
--- BillerID, BillerGuid, ShardName, DisplayName, Domain, Status.
-CREATE OR ALTER PROCEDURE dbo.selAzureBillers
-    @BillerGuid UNIQUEIDENTIFIER
-AS
-BEGIN
-    SET NOCOUNT ON;
-    SELECT BillerID, LOWER(CONVERT(CHAR(36), BillerGuid)) AS BillerGuid, ShardName,
-           DisplayName, Domain, Status
-    FROM dbo.AzureBillers
-    WHERE BillerGuid = @BillerGuid;
-END
-GO
-
--- Least privilege for the function app's identity (replace the name):
---   CREATE USER [func-payerauth-prod] FROM EXTERNAL PROVIDER;
---   GRANT EXECUTE ON dbo.selAzureBillers TO [func-payerauth-prod];
---   GRANT SELECT, INSERT ON dbo.AzureBillers TO [func-payerauth-prod];  -- CLI / admin only
+-- Master DB (Azure SQL / SQL Server): the objects Payer Auth owns. Idempotent: creates what is
+-- missing, never alters or drops. The Master DB itself, dbo.AzureBillers and dbo.selAzureBillers
+-- are Invoice Cloud's assets and are not touched here (for a development server without them:
+-- dev-ic-standins.sql). Payer Auth calls
+--   EXEC dbo.selAzureBillers @BillerGuid = ?
+-- and reads the columns by position: BillerID, BillerGuid, ShardName, DisplayName, Domain, Status.
 
 -- Seamless-login tenants (partners that sign JWTs for their users).
 IF OBJECT_ID(N'dbo.Tenants', N'U') IS NULL
@@ -61,5 +34,10 @@ GO
 IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_TenantTokenReplay_ExpiresAt')
     CREATE INDEX IX_TenantTokenReplay_ExpiresAt ON dbo.TenantTokenReplay (ExpiresAt);
 GO
---   GRANT SELECT ON dbo.Tenants TO [func-payerauth-prod];
---   GRANT SELECT, INSERT, DELETE ON dbo.TenantTokenReplay TO [func-payerauth-prod];
+
+-- Least privilege for the function app's identity (use the real app name, output
+-- AZURE_FUNCTION_APP_NAME; docs/deploy.md step 7):
+--   CREATE USER [func-xxxxxxxxxxxxx] FROM EXTERNAL PROVIDER;
+--   GRANT EXECUTE ON dbo.selAzureBillers TO [func-xxxxxxxxxxxxx];
+--   GRANT SELECT ON dbo.Tenants TO [func-xxxxxxxxxxxxx];
+--   GRANT SELECT, INSERT, DELETE ON dbo.TenantTokenReplay TO [func-xxxxxxxxxxxxx];

@@ -19,6 +19,6 @@ IF NOT EXISTS (SELECT 1 FROM sys.indexes WHERE name = N'IX_BillerJwt_BillerID')
     CREATE INDEX IX_BillerJwt_BillerID ON dbo.BillerJwt (BillerID) INCLUDE (Active, TokenHash);
 GO
 
--- Least privilege for the function app's identity (replace the name):
---   CREATE USER [func-payerauth-prod] FROM EXTERNAL PROVIDER;
---   GRANT SELECT, INSERT, UPDATE ON dbo.BillerJwt TO [func-payerauth-prod];
+-- Least privilege for the function app's identity (the real app name: output AZURE_FUNCTION_APP_NAME):
+--   CREATE USER [func-xxxxxxxxxxxxx] FROM EXTERNAL PROVIDER;
+--   GRANT SELECT, INSERT, UPDATE ON dbo.BillerJwt TO [func-xxxxxxxxxxxxx];
