@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from . import iocounts
 from .errors import DatabaseUnavailable
 
 Dialect = Literal["sqlite", "mssql"]
@@ -70,6 +71,7 @@ class Database:
     @contextlib.contextmanager
     def cursor(self, *, create: bool = False) -> Iterator[Cursor]:
         """A cursor in a transaction committed on success, rolled back on error."""
+        iocounts.count(f"database:{self.label}")
         errors = _driver_errors(self.kind)
         try:
             connection = self._connect(create)
