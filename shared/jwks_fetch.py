@@ -231,6 +231,8 @@ class TenantJwks:
         if (stale or unknown_kid) and now - self._attempted_at >= self.min_interval:
             self._refresh(now)  # perhaps the tenant rotated; either way at most once per interval
         keys = self._keys
+        if keys is None and self._lock.locked():
+            raise JwksFetchError("the tenant's JWKS is being fetched; retry shortly", retry_after=2)
         if keys is None:
             raise self._last_error or JwksFetchError("the tenant's JWKS has not been fetched yet")
         if kid is None:
@@ -239,9 +241,7 @@ class TenantJwks:
 
     def _refresh(self, now: float) -> None:
         if not self._lock.acquire(blocking=False):
-            if self._keys is None:  # nothing to serve meanwhile: answer now rather than queue behind the fetch
-                raise JwksFetchError("the tenant's JWKS is being fetched; retry shortly", retry_after=2)
-            return  # serve the cached set meanwhile
+            return  # a fetch is in flight: serve the cached set meanwhile, or say so at once (never queue)
         try:
             if now - self._attempted_at < self.min_interval:
                 return  # another login fetched while this one waited for the clock
