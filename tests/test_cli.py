@@ -80,3 +80,10 @@ def test_tenants_are_registered_listed_and_removed(cli, tmp_path: Path) -> None:
     assert "16 bytes; HS256 needs at least 32" in done.stderr
     cli("tenant", "remove", "ACME")
     assert cli("tenant", "list").stdout == ""
+
+
+def test_health_shows_the_detail_the_http_route_keeps_to_itself(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    report = json.loads(cli("health").stdout)
+    assert report["status"] == "ok" and report["databases"] == {"Master": "ok", "shard shard01": "ok"}
+    assert report["keys"]["payer"]["signingKid"] and report["keys"]["payer"]["lastRefreshError"] is None
