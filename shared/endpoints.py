@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlsplit
 
 from . import cors, telemetry
 from .cookies import cleared_cookie, session_cookie
 from .errors import InvalidRequest, PayerAuthError
 from .exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
 from .forms import read_fields
-from .origins import parse_origin
+from .origins import ascii_origins
 from .payer_session import PayerPrincipal
 from .responses import NO_STORE, html_error, internal_error, oauth_error, problem
 from .tokens import BILLER_GUID
@@ -102,12 +103,13 @@ class Endpoints:
     # --- POST api/payer/logout ---------------------------------------------------------------
 
     def logout(self, request: Request) -> Response:
-        return self._answer("payer_logout", request, self._logout, protected=True)
+        return self._answer("payer_logout", request, self._logout)
 
     def _logout(self, request: Request) -> Response:
+        """Always 204 and a cleared cookie; CORS only for the origin of a session that verifies."""
         if request.method == "OPTIONS":
             return self._preflight(request, "POST, OPTIONS", "Content-Type")
-        origin = self._valid_origin(request)
+        origin = self.service.guard.session_origin(request)
         headers = [*NO_STORE, ("Set-Cookie", cleared_cookie(self.settings.cookie_name)), *cors.vary()]
         return Response(204, headers=headers + (cors.grant(origin) if origin else []))
 
@@ -147,17 +149,18 @@ class Endpoints:
         return self._answer("tenant_login", request, self._tenant_login)
 
     def _tenant_login(self, request: Request) -> Response:
+        """Every answer, whatever the token, is a page with the login's security headers."""
         login = self.service.tenant_login
         ancestors: tuple[str, ...] = ()
         try:
-            token = request.query.get("token") if request.method == "GET" else read_fields(request).get("token")
-            if not token:
-                raise InvalidRequest("no token: open the login with ?token=<tenant JWT> or post a form field "
-                                     "'token'", reason="tenant_token_missing")
+            token = _tenant_token(request)
             tenant = login.tenant_of(token)
             ancestors = tenant.frame_ancestors
             session = login.login(token, tenant)
-        except PayerAuthError as exc:
+        except Exception as exc:  # a bug still answers with the login's headers
+            if not isinstance(exc, PayerAuthError):
+                log.exception("unexpected error in tenant_login")
+                exc = PayerAuthError("an unexpected error; it has been logged", reason="internal_error")
             response = html_error(exc, _login_headers(ancestors))
             response.reason = exc.reason
             return response
@@ -213,8 +216,10 @@ class Endpoints:
         return self._answer("health", request, self._health)
 
     def _health(self, request: Request) -> Response:
-        report = self.service.health()
-        return Response.json(200 if report["status"] == "ok" else 503, report, headers=list(NO_STORE))
+        """Anonymous: only ok or degraded.  The detail goes to the log and ``python -m tools.cli health``."""
+        if self.service.can_serve():
+            return Response.json(200, {"status": "ok"}, headers=list(NO_STORE))
+        return Response.json(503, {"status": "degraded"}, headers=list(NO_STORE))
 
     # --- shared plumbing -----------------------------------------------------------
 
@@ -223,28 +228,27 @@ class Endpoints:
 
     def _valid_origin(self, request: Request) -> str | None:
         """The request's Origin if it is one we could ever grant (https, or loopback http in development)."""
-        origin = request.header("origin")
-        try:
-            return origin if origin and parse_origin(origin, allow_http_loopback=self.settings.development) else None
-        except PayerAuthError:
-            return None
+        return cors.grantable(request.header("origin"), development=self.settings.development)
 
     def _answer(self, route: str, request: Request, handler: Handler, *, oauth: bool = False,
                 protected: bool = False) -> Response:
+        """``oauth`` and ``protected`` routes are called from the biller's page: their errors carry a CORS
+        grant for any grantable origin, so the page reads why it was refused instead of a network error."""
         started = time.perf_counter()
         reason = None
+        page_route = oauth or protected
         try:
             response = handler(request)
         except PayerAuthError as exc:
             reason = exc.reason
-            if protected and exc.allow_origin is None:
-                exc.allow_origin = self._valid_origin(request)  # so the page sees the 401, not a CORS failure
+            if page_route and exc.allow_origin is None:
+                exc.allow_origin = self._valid_origin(request)
             response = oauth_error(exc) if oauth else problem(exc)
             response.biller_guid = exc.biller_guid
         except Exception:
             log.exception("unexpected error in %s", route)
             reason = "internal_error"
-            response = internal_error()
+            response = internal_error(self._valid_origin(request) if page_route else None)
         reason = reason or response.reason
         self._log(route, request, response, reason, (time.perf_counter() - started) * 1000)
         return response
@@ -266,9 +270,30 @@ def _openapi_document() -> bytes:
     return OPENAPI_PATH.read_bytes()
 
 
+def _tenant_token(request: Request) -> str:
+    """The one tenant JWT of a login: from the query on GET, from the form on POST.
+
+    Repetition is read from the raw query string: the Functions host joins repeated query values with ","
+    and drops empty ones, so ``request.query`` cannot show it; a "," (never in a JWS) counts as a repeat."""
+    copies = [v for k, v in parse_qsl(urlsplit(request.url).query, keep_blank_values=True) if k == "token"]
+    if not copies and request.query.get("token"):
+        copies = [request.query["token"]]
+    if request.method != "GET":
+        form = read_fields(request, duplicate_reasons={"token": "tenant_token_duplicated"}).get("token")
+        copies = [*copies, form] if form is not None else copies
+    if len(copies) > 1 or any("," in copy for copy in copies):
+        raise InvalidRequest("the tenant JWT was given more than once; send it exactly once",
+                             reason="tenant_token_duplicated")
+    if not copies or not copies[0]:
+        raise InvalidRequest("no token: open the login with ?token=<tenant JWT> or post a form field "
+                             "'token'", reason="tenant_token_missing")
+    return copies[0]
+
+
 def _login_headers(frame_ancestors: tuple[str, ...]) -> list[tuple[str, str]]:
     # Only the tenant's own pages may frame a login (clickjacking); an unknown tenant: nobody.
-    ancestors = " ".join(frame_ancestors) or "'none'"
+    # Header values are ASCII: a registered internationalized host is written as its punycode.
+    ancestors = " ".join(ascii_origins(frame_ancestors)) or "'none'"
     return [*NO_STORE, ("Referrer-Policy", "no-referrer"), ("Content-Security-Policy", f"frame-ancestors {ancestors}")]
 
 

@@ -15,6 +15,9 @@ class PayerAuthError(Exception):
 
     error = "error"
     default_reason: str | None = None
+    # What a caller may read when this error is a failed dependency (503): the kind that failed, never the
+    # vault URL, secret name, setting or identity behind it; ``description`` keeps those for the log.
+    public_description: str | None = None
     allow_origin: str | None = None  # set once the origin is known to be the token's own
     biller_guid: str | None = None  # for the request log, once a verified token named it
 
@@ -28,6 +31,13 @@ class ConfigurationError(PayerAuthError):
     """A setting is missing or malformed: the operator fixes it."""
 
     error = "configuration_error"
+    public_description = "the service is not configured correctly; the operator has been told"
+
+
+class TenantKeyInvalid(ConfigurationError):
+    """A registered tenant's key material is unusable (not a PEM key, an HS256 secret too short)."""
+
+    public_description = "the tenant's registered key cannot be used; the operator has been told"
 
 
 # --- the caller sent something we refuse (4xx) -------------------------------
@@ -49,6 +59,12 @@ class UnsupportedGrantType(RequestRejected):
 
 class PayloadTooLarge(RequestRejected):
     error = "payload_too_large"
+
+
+class UnsupportedMediaType(RequestRejected):
+    """A body in a media type or charset we do not read (415)."""
+
+    error = "invalid_request"
 
 
 class Unauthorized(RequestRejected):
@@ -74,6 +90,7 @@ class TemporarilyUnavailable(PayerAuthError):
     """A database or key store cannot be reached right now."""
 
     error = "temporarily_unavailable"
+    public_description = "a service this one depends on is unavailable"
 
     def __init__(self, description: str, *, retry_after: int = 5, reason: str | None = None) -> None:
         super().__init__(description, reason=reason)
@@ -82,7 +99,9 @@ class TemporarilyUnavailable(PayerAuthError):
 
 class KeyStoreUnavailable(TemporarilyUnavailable):
     default_reason = "key_store_unavailable"
+    public_description = "the key store is unavailable"
 
 
 class DatabaseUnavailable(TemporarilyUnavailable):
     default_reason = "database_unavailable"
+    public_description = "the database is unavailable"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,6 +85,17 @@ def parse_origin(value: str, *, allow_http_loopback: bool) -> Origin:
     elif scheme != "https":
         raise InvalidRequest("the request's origin must use https", reason="origin_not_https")
     return Origin(scheme, host, port if port is not None else DEFAULT_PORTS[scheme])
+
+
+def ascii_origins(origins: Iterable[str]) -> tuple[str, ...]:
+    """Registered origins as header-safe ASCII serializations (IDNA hosts as punycode); invalid ones dropped."""
+    serialized = []
+    for origin in origins:
+        try:
+            serialized.append(parse_origin(origin, allow_http_loopback=True).serialize())
+        except InvalidRequest:
+            continue
+    return tuple(serialized)
 
 
 @functools.lru_cache(maxsize=4096)

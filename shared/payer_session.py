@@ -8,12 +8,15 @@ JWT, a portal JWT or a tampered token is a 401 whatever key signed it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, PayerAuthError, Unauthorized
 from .keys import KeyRing
 from .settings import Settings
 from .tokens import BILLER_GUID, ORIGIN, TokenRules, verify
@@ -59,6 +62,25 @@ class PayerGuard:
             raise Forbidden("the payer JWT was issued to another origin", reason="payer_origin_mismatch")
         return principal
 
+    def session_origin(self, request: Request) -> str | None:
+        """The origin a request's session was issued to, when its signature verifies (expired or not).
+
+        Logout grants CORS to this origin only, so it never answers an arbitrary site's page."""
+        try:
+            token = self.credential(request)
+            keyset = self.payer_keys.current()
+            algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
+            claims = verify(token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway,
+                            reject=Unauthorized)
+        except Unauthorized as exc:
+            if exc.reason != "payer_token_expired":
+                return None
+            claims = _payload(token)  # expiry is checked after the signature, issuer, audience and usertype
+        except PayerAuthError:
+            return None
+        origin = claims.get(ORIGIN)
+        return origin if isinstance(origin, str) else None
+
     def credential(self, request: Request) -> str:
         authorization = request.header("authorization")
         if authorization:
@@ -71,3 +93,12 @@ class PayerGuard:
             raise Unauthorized("no payer session: send the session cookie or 'Authorization: Bearer'",
                                reason="credential_missing")
         return cookie
+
+
+def _payload(token: str) -> dict[str, Any]:
+    try:
+        part = token.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return payload if isinstance(payload, dict) else {}

@@ -8,6 +8,7 @@ RFC 6749 §5.2); every other route answers ``application/problem+json``
 from __future__ import annotations
 
 import html
+import logging
 from http import HTTPStatus
 
 from . import cors
@@ -21,13 +22,17 @@ from .errors import (
     TemporarilyUnavailable,
     Unauthorized,
     UnsupportedGrantType,
+    UnsupportedMediaType,
 )
 from .web import Response
+
+log = logging.getLogger("payerauth.responses")
 
 STATUS: dict[type[PayerAuthError], int] = {
     InvalidRequest: 400,
     UnsupportedGrantType: 400,
     PayloadTooLarge: 413,
+    UnsupportedMediaType: 415,
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
@@ -45,24 +50,45 @@ def status_of(exc: PayerAuthError) -> int:
     return 500
 
 
+def reason_uri(reason: str) -> str:
+    """The stable reason as a URI: the problem ``type``, and the OAuth ``error_uri``."""
+    return PROBLEM_BASE + reason.replace("_", "-")
+
+
+def caller_description(exc: PayerAuthError) -> str:
+    """What the caller reads.  A failed dependency (503) is named by its kind only; the specifics (vault,
+    secret, setting, identity) go to the log, where the operator looks."""
+    if status_of(exc) != 503 or exc.public_description is None:
+        return exc.description
+    log.warning("dependency failure reason=%s: %s", exc.reason, exc.description,
+                extra={"reason": exc.reason, "error_type": type(exc).__name__})
+    return exc.public_description
+
+
+def _retry_after(exc: PayerAuthError, status: int) -> str | None:
+    if isinstance(exc, TemporarilyUnavailable):
+        return str(exc.retry_after)
+    return "30" if status == 503 else None
+
+
 def _common(exc: PayerAuthError, status: int) -> list[tuple[str, str]]:
     headers = [*NO_STORE, *cors.vary()]
+    retry_after = _retry_after(exc, status)
     if exc.allow_origin:
-        headers += cors.grant(exc.allow_origin)
-    if isinstance(exc, TemporarilyUnavailable):
-        headers.append(("Retry-After", str(exc.retry_after)))
-    elif status == 503:
-        headers.append(("Retry-After", "30"))
+        headers += cors.grant(exc.allow_origin, expose=("Retry-After",) if retry_after else ())
+    if retry_after:
+        headers.append(("Retry-After", retry_after))
     return headers
 
 
 def oauth_error(exc: PayerAuthError) -> Response:
+    """RFC 6749 §5.2: ``error``, ``error_description`` and ``error_uri`` (the stable reason as a URI)."""
     status = status_of(exc)
     error = "temporarily_unavailable" if status == 503 else exc.error
-    if status == 413:
+    if status in (413, 415):
         error = "invalid_request"
-    return Response.json(status, {"error": error, "error_description": exc.description},
-                         headers=_common(exc, status))
+    body = {"error": error, "error_description": caller_description(exc), "error_uri": reason_uri(exc.reason)}
+    return Response.json(status, body, headers=_common(exc, status))
 
 
 def problem(exc: PayerAuthError, *, realm: str = "payer-auth") -> Response:
@@ -70,8 +96,8 @@ def problem(exc: PayerAuthError, *, realm: str = "payer-auth") -> Response:
     headers = _common(exc, status)
     if status == 401:
         headers.append(("WWW-Authenticate", f'Bearer realm="{realm}", error="invalid_token"'))
-    body = {"type": PROBLEM_BASE + exc.reason.replace("_", "-"), "title": HTTPStatus(status).phrase,
-            "status": status, "detail": exc.description}
+    body = {"type": reason_uri(exc.reason), "title": HTTPStatus(status).phrase,
+            "status": status, "detail": caller_description(exc)}
     return Response.json(status, body, media_type="application/problem+json", headers=headers)
 
 
@@ -80,14 +106,16 @@ def html_error(exc: PayerAuthError, headers: list[tuple[str, str]]) -> Response:
     status = status_of(exc)
     page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>Sign-in failed</title>"
             f"<body style='font:15px system-ui,sans-serif;margin:2rem'><h1>Sign-in failed</h1>"
-            f"<p>{html.escape(exc.description)}</p><p>Error code: <code>{html.escape(exc.reason)}</code></p></body>"
-            f"</html>")
-    extra = [("Retry-After", str(exc.retry_after))] if isinstance(exc, TemporarilyUnavailable) else []
+            f"<p>{html.escape(caller_description(exc))}</p>"
+            f"<p>Error code: <code>{html.escape(exc.reason)}</code></p></body></html>")
+    retry_after = _retry_after(exc, status)
+    extra = [("Retry-After", retry_after)] if retry_after else []
     return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8"), *headers, *extra])
 
 
-def internal_error() -> Response:
+def internal_error(allow_origin: str | None = None) -> Response:
     """A bug: say so without detail (the log has the traceback, never a token)."""
-    body = {"type": PROBLEM_BASE + "internal-error", "title": "Internal Server Error", "status": 500,
+    body = {"type": reason_uri("internal_error"), "title": "Internal Server Error", "status": 500,
             "detail": "an unexpected error; it has been logged"}
-    return Response.json(500, body, media_type="application/problem+json", headers=list(NO_STORE))
+    headers = [*NO_STORE, *cors.vary(), *(cors.grant(allow_origin) if allow_origin else [])]
+    return Response.json(500, body, media_type="application/problem+json", headers=headers)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import ConfigurationError, KeyStoreUnavailable, PayerAuthError
+from .errors import KeyStoreUnavailable, PayerAuthError, TenantKeyInvalid
 
 MIN_HS256_SECRET_BYTES = 32
 
@@ -28,9 +28,9 @@ def hs256_secret(value: str, *, name: str) -> bytes:
     try:
         secret = base64.b64decode(value.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise ConfigurationError(f"the shared secret {name!r} is not base64") from None
+        raise TenantKeyInvalid(f"the shared secret {name!r} is not base64") from None
     if len(secret) < MIN_HS256_SECRET_BYTES:
-        raise ConfigurationError(f"the shared secret {name!r} decodes to {len(secret)} bytes; HS256 needs at least "
+        raise TenantKeyInvalid(f"the shared secret {name!r} decodes to {len(secret)} bytes; HS256 needs at least "
                                  f"{MIN_HS256_SECRET_BYTES}")
     return secret
 

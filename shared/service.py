@@ -7,18 +7,19 @@ result is shared by every request: it holds only thread-safe caches.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .biller_tokens import BillerTokens
 from .billers import BillerDirectory
 from .cache import TtlCache
-from .database import Database, managed_identity_token
-from .errors import PayerAuthError
+from .database import Cursor, Database, TokenProvider, managed_identity_token
+from .errors import DatabaseUnavailable, PayerAuthError
 from .exchange import Exchange
 from .jwks_fetch import FetchPolicy
 from .keys import KeyRefresher, KeyRing, KeySource
@@ -29,6 +30,7 @@ from .portal import PortalGuard
 from .resources import Resources
 from .secret_store import KeyVaultSecretStore, LocalSecretStore, SecretStore
 from .settings import Settings
+from .telemetry import DependencyStates
 from .tenant_login import ReplayStore, TenantLogin
 from .tenants import TenantRegistry
 
@@ -74,12 +76,14 @@ class PayerAuth:
     @classmethod
     def from_settings(cls, settings: Settings, *, now: Callable[[], dt.datetime] = utc_now,
                       monotonic: Callable[[], float] = time.monotonic,
-                      key_source: KeySource | None = None) -> PayerAuth:
-        ic_keys, payer_keys = key_rings(settings, now, key_source)
+                      key_source: KeySource | None = None,
+                      states: DependencyStates | None = None) -> PayerAuth:
+        states = states or DependencyStates()
+        ic_keys, payer_keys = key_rings(settings, now, key_source, states)
         token = managed_identity_token(settings.managed_identity_client_id) if settings.sql_access_token else None
-        master = Database("Master", settings.master_db, access_token=token)
-        shards = {name: Database(f"shard {name}", conn, access_token=token)
-                  for name, conn in settings.shard_dbs.items()}
+        master = MonitoredDatabase("Master", settings.master_db, states, access_token=token)
+        shards: dict[str, Database] = {name: MonitoredDatabase(f"shard {name}", conn, states, access_token=token)
+                                       for name, conn in settings.shard_dbs.items()}
         directory = BillerDirectory(master, shards, ttl=settings.revocation_bound,
                                     max_entries=settings.directory_cache_size, monotonic=monotonic, now=now)
         return cls(settings, ic_keys, payer_keys, directory, now, monotonic)
@@ -90,24 +94,75 @@ class PayerAuth:
         refresher.start()
         return refresher
 
-    def health(self) -> dict[str, Any]:
-        keys = _ring_health(self.payer_keys)
-        if self.ic_keys is not self.payer_keys:
-            keys["ic"] = _ring_health(self.ic_keys)
+    def can_serve(self) -> bool:
+        """True while a signing key is loaded (even if the last refresh failed): what ``api/health`` says."""
+        try:
+            self.payer_keys.current()
+            self.ic_keys.current()
+        except PayerAuthError:
+            return False
+        return True
+
+    def health_detail(self) -> dict[str, Any]:
+        """Keys and databases in detail, for the operator's CLI (never served over HTTP).  Probes each
+        database once."""
+        rings = {"payer": self.payer_keys} if self.ic_keys is self.payer_keys else \
+            {"ic": self.ic_keys, "payer": self.payer_keys}
+        keys = {name: _ring_health(ring) for name, ring in rings.items()}
         databases = {db.label: _probe(db) for db in (self.directory.master, *self.directory.shards.values())}
-        healthy = keys["status"] == "ok" and keys.get("ic", keys)["status"] == "ok" and \
-            all(v == "ok" for v in databases.values())
+        healthy = self.can_serve() and all(v == "ok" for v in databases.values())
         return {"status": "ok" if healthy else "degraded", "keys": keys, "databases": databases}
 
 
-def key_rings(settings: Settings, now: Callable[[], dt.datetime],
-              source: KeySource | None = None) -> tuple[KeyRing, KeyRing]:
+class MonitoredDatabase(Database):
+    """A database whose reachability is reported to ``DependencyStates`` as queries succeed or fail."""
+
+    def __init__(self, label: str, setting: str, states: DependencyStates, *,
+                 access_token: TokenProvider | None = None) -> None:
+        super().__init__(label, setting, access_token=access_token)
+        self.states = states
+
+    @contextlib.contextmanager
+    def cursor(self, *, create: bool = False) -> Iterator[Cursor]:
+        try:
+            with super().cursor(create=create) as cursor:
+                yield cursor
+        except DatabaseUnavailable as exc:
+            self.states.report(f"database {self.label}", "unreachable", error=exc.description)
+            raise
+        self.states.report(f"database {self.label}", "ok")
+
+
+@dataclass(eq=False)
+class MonitoredKeyRing(KeyRing):
+    """A key ring whose refreshes are reported to ``DependencyStates`` (signing key, last error)."""
+
+    states: DependencyStates = field(default_factory=DependencyStates)
+    dependency: str = "key store"
+
+    def refresh(self) -> bool:
+        refreshed = super().refresh()
+        current = self._current
+        if refreshed and current is not None:
+            self.states.report(self.dependency, "ok", signing_kid=current.signer.kid,
+                               versions=str(len(current.trusted)))
+        else:
+            self.states.report(self.dependency, "failed", error=self.last_error or "unknown",
+                               serving="yes" if current is not None else "no")
+        return refreshed
+
+
+def key_rings(settings: Settings, now: Callable[[], dt.datetime], source: KeySource | None = None,
+              states: DependencyStates | None = None) -> tuple[KeyRing, KeyRing]:
     """The IC ring (verifies biller and portal JWTs, signs biller JWTs) and the payer ring (signs payer
     JWTs, published in the JWKS): one ring when one secret serves both."""
+    shared_states = states or DependencyStates()
+
     def ring(secret_name: str, algorithm: str) -> KeyRing:
-        return KeyRing(source or key_source(settings, secret_name, now, algorithm), now, algorithm=algorithm,
-                       overlap=dt.timedelta(seconds=settings.key_overlap),
-                       retention=dt.timedelta(seconds=settings.payer_token_lifetime + settings.leeway))
+        return MonitoredKeyRing(source or key_source(settings, secret_name, now, algorithm), now,
+                                algorithm=algorithm, overlap=dt.timedelta(seconds=settings.key_overlap),
+                                retention=dt.timedelta(seconds=settings.payer_token_lifetime + settings.leeway),
+                                states=shared_states, dependency=f"key store {secret_name}/{algorithm}")
     ic = ring(settings.ic_secret_name, "RS256")
     same_secret = source is not None or settings.key_source == "local" or \
         settings.payer_secret_name == settings.ic_secret_name
@@ -142,8 +197,10 @@ def _ring_health(ring: KeyRing) -> dict[str, Any]:
     try:
         keyset = ring.current()
     except PayerAuthError as exc:
-        return {"status": "unavailable", "detail": exc.description}
-    return {"status": "ok", "signingKid": keyset.signer.kid, "published": len(keyset.published),
+        return {"status": "unavailable", "source": ring.source.description, "detail": exc.description,
+                "lastRefreshError": ring.last_error}
+    return {"status": "ok", "source": ring.source.description, "signingKid": keyset.signer.kid,
+            "trusted": sorted(keyset.trusted), "published": len(keyset.published),
             "lastRefreshError": ring.last_error}
 
 

@@ -7,13 +7,19 @@ that runs on a laptop with no Azure account, except where production must be
 told (``PAYERAUTH_ENVIRONMENT=production`` refuses the development defaults).
 
 ``Settings.from_env`` checks everything and reports every problem at once,
-each naming the setting and what to put there.
+each naming the setting and what to put there, with any secret in a
+connection string redacted.  A ``PAYERAUTH_*`` variable that no setting reads
+(a typo, a retired name) is logged as a warning naming the closest setting.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import json
+import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +28,34 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
 
+log = logging.getLogger("payerauth.settings")
+
 PREFIX = "PAYERAUTH_"
+DEPLOY_PREFIX = PREFIX + "DEPLOY_"  # azd's deploy-time variables (infra/): not settings of the app
 # Loopback host names, as urlsplit gives them ("::1") and as origins are written ("[::1]").
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+# The instance metadata services (Azure IMDS and the other clouds' at 169.254.169.254, AWS's IPv6 one)
+# and Azure's host address: never a place for a tenant's JWKS.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
+                                                                  "168.63.129.16"))
+# Key Vault's DNS suffixes in the public, China, US Government and Germany clouds.
+KEYVAULT_DNS_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net",
+                         ".vault.microsoftazure.de")
+# Set by the platform on every App Service and Functions app, Flex Consumption included; never by the local
+# host.  "WEBSITE_SITE_NAME: Read-only. App name." in "Environment variables and app settings in Azure App
+# Service" (https://learn.microsoft.com/azure/app-service/reference-app-settings), which the Functions app
+# settings reference (https://learn.microsoft.com/azure/azure-functions/functions-app-settings) points to for
+# hosting settings; Flex instances carry the WEBSITE_* platform variables too (Azure/azure-functions-host#10441).
+PLATFORM_MARKER = "WEBSITE_SITE_NAME"
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)\b(pwd|password|accountkey|sharedaccesskey|sharedaccesssignature|sig|clientsecret|client_secret|"
+    r"secret|apikey|api_key|accesstoken|token)(\s*=\s*)(\{(?:[^}]|\}\})*\}|(?:\\.|[^;\"\\])*)")
+_SQLITE_ODBC_DRIVER = re.compile(r"(?i)\bdriver\s*=\s*\{?[^;}]*sqlite")
+
+
+def redact(text: str) -> str:
+    """``text`` with the value of every secret-looking assignment (``PWD=``, ``AccountKey=``...) hidden."""
+    return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
 
 Environment = Literal["development", "production"]
 KeySourceKind = Literal["local", "keyvault"]
@@ -84,8 +115,10 @@ class _SettingsReader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
         self.problems: list[str] = []
+        self.known: set[str] = set()
 
     def raw(self, name: str) -> str | None:
+        self.known.add(PREFIX + name)
         value = self.env.get(PREFIX + name)
         return value.strip() if value is not None and value.strip() else None
 
@@ -96,7 +129,7 @@ class _SettingsReader:
         try:
             return parse(value)
         except (ValueError, TypeError) as exc:
-            self.problems.append(f"{PREFIX}{name}={value!r} is not valid ({exc}): {hint}")
+            self.problems.append(redact(f"{PREFIX}{name}={redact(value)!r} is not valid ({exc}): {hint}"))
             return default
 
     def read(self) -> Settings:
@@ -189,23 +222,66 @@ class _SettingsReader:
                                  "its refetch interval (300 s) in production")
         if settings.environment == "production":
             self._check_production(settings)
+        if self.env.get(PLATFORM_MARKER) and self.raw("ENVIRONMENT") is None:
+            self.problems.append(f"{PREFIX}ENVIRONMENT is not set, but this app runs on Azure ({PLATFORM_MARKER} "
+                                 "is set): set it to 'production' (or 'development' for a test deployment)")
+        self._warn_unread()
         if self.problems:
             raise ConfigurationError("Invalid settings:\n  - " + "\n  - ".join(self.problems))
         return settings
+
+    def _warn_unread(self) -> None:
+        for name in sorted(self.env):
+            if name.startswith(PREFIX) and name not in self.known and not name.startswith(DEPLOY_PREFIX):
+                closest = difflib.get_close_matches(name, sorted(self.known), n=1, cutoff=0.0)
+                log.warning("%s is set but is not a setting of this app; did you mean %s?", name,
+                            closest[0] if closest else "none")
 
     def _check_production(self, s: Settings) -> None:
         for name, url in (("PUBLIC_BASE_URL", s.public_base_url), ("PAYER_ISSUER", s.payer_issuer)):
             if urlsplit(url).scheme != "https":
                 self.problems.append(f"{PREFIX}{name} must be an https URL in production")
+            elif (urlsplit(url).hostname or "") in LOOPBACK_HOSTS or _is_loopback_ip(urlsplit(url).hostname):
+                self.problems.append(f"{PREFIX}{name} names a loopback host, which production refuses: "
+                                     "set the app's public https URL")
+        for host in sorted(s.tenant_jwks_allowed_hosts):
+            if _never_allow_listed(host):
+                self.problems.append(f"{PREFIX}TENANT_JWKS_ALLOWED_HOSTS lists {host!r}, a loopback, link-local "
+                                     "or metadata address, which production refuses: remove it")
+        vault_host = (urlsplit(s.keyvault_url).hostname or "") if s.keyvault_url else ""
+        if s.keyvault_url and not s.keyvault_verify_challenge_resource and \
+                not vault_host.endswith(KEYVAULT_DNS_SUFFIXES):
+            self.problems.append(f"{PREFIX}KEYVAULT_URL is outside Key Vault's DNS suffixes while "
+                                 f"{PREFIX}KEYVAULT_VERIFY_CHALLENGE_RESOURCE is false, which production refuses: "
+                                 "use the vault's *.vault.azure.net URL or turn the verification back on")
         if s.key_source == "local":
             self.problems.append(
                 f"{PREFIX}KEY_SOURCE is 'local' (generated development keys), which production "
                 "refuses: set it to 'keyvault' and set the Key Vault settings"
             )
         for name, conn in [("MASTER_DB", s.master_db), *(("SHARD_DBS", c) for c in s.shard_dbs.values())]:
-            if conn.startswith("sqlite:"):
+            if conn.startswith("sqlite:") or _SQLITE_ODBC_DRIVER.search(conn):
                 self.problems.append(f"{PREFIX}{name} points at SQLite, which production refuses: "
                                      "set an 'odbc:' SQL Server connection string")
+
+
+def _ip(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address((host or "").strip("[]").split("%")[0])
+    except ValueError:
+        return None
+
+
+def _is_loopback_ip(host: str | None) -> bool:
+    ip = _ip(host)
+    return ip is not None and ip.is_loopback
+
+
+def _never_allow_listed(host: str) -> bool:
+    ip = _ip(host)
+    if ip is None:
+        return host.rstrip(".") in LOOPBACK_HOSTS or host.rstrip(".").endswith(".localhost")
+    return ip.is_loopback or ip.is_link_local or ip in METADATA_ADDRESSES
 
 
 def _one_of(*choices: str) -> Callable[[str], Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from opentelemetry import metrics
 
@@ -20,6 +21,8 @@ _meter = metrics.get_meter("payerauth")
 exchanges = _meter.create_counter("payerauth.exchanges", description="payer JWTs issued, by route and delivery")
 rejections = _meter.create_counter("payerauth.rejections", description="refused requests, by route and reason")
 key_refreshes = _meter.create_counter("payerauth.key_refreshes", description="key-store refreshes, by outcome")
+dependency_changes = _meter.create_counter("payerauth.dependency_changes",
+                                           description="a dependency's state changed, by dependency and state")
 
 
 def configure(environ: dict[str, str] | None = None) -> bool:
@@ -32,6 +35,37 @@ def configure(environ: dict[str, str] | None = None) -> bool:
     configure_azure_monitor(logger_name="payerauth", enable_live_metrics=False)
     log.info("telemetry: exporting to Application Insights")
     return True
+
+
+class DependencyStates:
+    """The last known state of each dependency (key store, databases).
+
+    A change is written once, as a structured log event (``event=dependency_state``; its fields become
+    custom dimensions in Application Insights) and a metric, instead of being served on ``api/health``.
+    Reports that change nothing cost a dictionary lookup."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def report(self, dependency: str, state: str, **detail: str) -> None:
+        current = {"state": state, **detail}
+        if self._states.get(dependency) == current:
+            return
+        with self._lock:
+            previous = self._states.get(dependency)
+            if previous == current:
+                return
+            self._states[dependency] = current
+        fields = {"event": "dependency_state", "dependency": dependency, **current,
+                  "previous_state": previous["state"] if previous else "-"}
+        level = logging.INFO if state == "ok" else logging.WARNING
+        log.log(level, "dependency %s is %s " + " ".join(f"{k}=%s" for k in detail), dependency, state,
+                *detail.values(), extra=fields)
+        dependency_changes.add(1, {"dependency": dependency, "state": state})
+
+    def snapshot(self) -> dict[str, dict[str, str]]:
+        return dict(self._states)
 
 
 def mask_email(email: str) -> str:

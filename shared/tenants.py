@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -20,12 +20,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from . import jws
 from .cache import TtlCache
 from .database import Database
-from .errors import ConfigurationError, InvalidRequest, NotFound
+from .errors import InvalidRequest, NotFound, TenantKeyInvalid
 from .jwks_fetch import FetchPolicy, TenantJwks
-from .origins import parse_origin
+from .origins import ascii_origins, parse_origin
 from .secret_store import SecretStore, hs256_secret
 from .settings import LOOPBACK_HOSTS
 
+MAX_CACHED_PEM_KEYS = 10_000
 COLUMNS = "TenantId, Audience, Algorithm, PublicKeyPem, JwksUrl, SecretName, ReturnUrl, FrameAncestors"
 
 
@@ -77,14 +78,23 @@ class TenantRegistry:
     def keys(self, tenant: Tenant) -> Callable[[str | None, str], Sequence[jws.VerificationKey]]:
         """The tenant's keys for a (kid, alg); empty for any algorithm but its own."""
         if tenant.public_key_pem:
-            key = self._pem.get(tenant.tenant_id) or _rsa_public_key(tenant.public_key_pem, tenant.tenant_id)
-            self._pem[tenant.tenant_id] = key
+            key = self._pem_key(tenant.tenant_id, tenant.public_key_pem)
             return lambda kid, alg: [key] if alg == "RS256" else []
         if tenant.jwks_url:
             jwks = self._jwks_for(tenant.tenant_id, tenant.jwks_url)
             return lambda kid, alg: jwks.keys_for(kid) if alg == "RS256" else []
         secret = hs256_secret(self.secrets.get(tenant.secret_name or ""), name=tenant.secret_name or "")
         return lambda kid, alg: [secret] if alg == "HS256" else []
+
+    def _pem_key(self, tenant_id: str, pem: str) -> rsa.RSAPublicKey:
+        """Parsed once per key material: a re-registered key takes effect as soon as the row cache does."""
+        key = self._pem.get(pem)
+        if key is None:
+            key = _rsa_public_key(pem, tenant_id)
+            if len(self._pem) >= MAX_CACHED_PEM_KEYS:
+                self._pem.clear()
+            self._pem[pem] = key
+        return key
 
     def _jwks_for(self, tenant_id: str, url: str) -> TenantJwks:
         key = (tenant_id, url)
@@ -97,6 +107,7 @@ class TenantRegistry:
 
     def add(self, tenant: Tenant, *, development: bool) -> Tenant:
         validate(tenant, development=development, secrets=self.secrets)
+        tenant = replace(tenant, frame_ancestors=ascii_origins(tenant.frame_ancestors))
         with self.master.cursor() as cursor:
             cursor.execute(f"INSERT INTO Tenants ({COLUMNS}, CreatedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                            (tenant.tenant_id, tenant.audience, tenant.algorithm, tenant.public_key_pem,
@@ -153,13 +164,14 @@ def _rsa_public_key(pem: str, tenant_id: str) -> rsa.RSAPublicKey:
     try:
         key = serialization.load_pem_public_key(pem.encode())
     except ValueError:
-        raise ConfigurationError(f"tenant {tenant_id!r}: the public key is not a PEM public key") from None
+        raise TenantKeyInvalid(f"tenant {tenant_id!r}: the public key is not a PEM public key") from None
     if not isinstance(key, rsa.RSAPublicKey) or key.key_size < 2048:
-        raise ConfigurationError(f"tenant {tenant_id!r}: the public key must be RSA of at least 2048 bits")
+        raise TenantKeyInvalid(f"tenant {tenant_id!r}: the public key must be RSA of at least 2048 bits")
     return key
 
 
 def _tenant(row: Sequence[Any]) -> Tenant:
     tenant_id, audience, algorithm, pem, jwks_url, secret_name, return_url, ancestors = row
-    return Tenant(str(tenant_id), str(audience), str(algorithm), str(return_url), tuple(str(ancestors).split()),
+    return Tenant(str(tenant_id), str(audience), str(algorithm), str(return_url),
+                  ascii_origins(str(ancestors).split()),
                   pem or None, jwks_url or None, secret_name or None)

@@ -126,3 +126,13 @@ def test_an_unknown_biller_is_404(env: Env) -> None:
     guid = str(uuid.uuid4())
     token = portal_jwt(env, **{"urn:invoicecloud:billerguid": guid})
     assert_problem(admin(env, "GET", guid=guid, token=token), 404, "no biller")
+
+
+def test_a_database_failure_is_503_naming_only_the_kind_of_dependency(env: Env) -> None:
+    (env.tmp / "shard01.db").unlink()
+    env.clock.advance(env.settings.revocation_bound + 1)
+    answer = admin(env, "GET")
+    assert answer.status == 503 and answer.header("Retry-After")
+    body = answer.json()
+    assert body["detail"] == "the database is unavailable"
+    assert body["type"].endswith("/database-unavailable") and "shard" not in answer.body.decode()

@@ -143,13 +143,15 @@ def test_the_body_flow_keeps_the_token_in_memory_only(page: Any, sites: Sites) -
     assert page.context.cookies() == []
 
 
-def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_cookie(page: Any,
-                                                                                      sites: Sites) -> None:
+def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_cookie_but_reads_why(
+        page: Any, sites: Sites) -> None:
     token = sites.env.mint("127.0.0.1:1")  # a domain no page here is served from
     page.goto(sites.demo(token) + "?flow=auto")
     page.wait_for_function("window.payerAuthResult !== undefined", timeout=15_000)
     result = page.evaluate("window.payerAuthResult")
-    assert result["error"]["status"] == 0  # no CORS grant: the page cannot even read the refusal
+    assert result["error"]["status"] == 400  # the refusal is readable, not "the service could not be reached"
+    assert result["error"]["error"] == "invalid_request"
+    assert "origin does not match" in result["error"]["description"]
     assert page.context.cookies() == []
     assert page.locator("payer-auth").get_attribute("data-state") == "error"
 

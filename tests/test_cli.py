@@ -132,3 +132,10 @@ def test_dev_tenants_are_refused_outside_development() -> None:
     for command in (cmd_tenant_dev_add, cmd_tenant_mint):
         with pytest.raises(SystemExit, match="development only"):
             command(production, SimpleNamespace(id="DEVCO"))  # type: ignore[arg-type]
+
+
+def test_health_shows_the_detail_the_http_route_keeps_to_itself(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("init")
+    report = json.loads(cli("health").stdout)
+    assert report["status"] == "ok" and report["databases"] == {"Master": "ok", "shard shard01": "ok"}
+    assert report["keys"]["payer"]["signingKid"] and report["keys"]["payer"]["lastRefreshError"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from urllib.parse import urlencode
 
 import jwt
 import pytest
@@ -105,10 +106,37 @@ def test_success_grants_cors_to_the_matching_origin_only(env: Env) -> None:
     assert answer.header("Pragma") == "no-cache"
 
 
-def test_another_origin_gets_no_cors_grant_and_no_token(env: Env) -> None:
+def test_another_origin_gets_no_token_but_may_read_why(env: Env) -> None:
     answer = env.exchange(origin="http://localhost:8080")
     assert_rejected(answer, "origin does not match")
+    assert answer.json()["error_uri"].endswith("/origin-mismatch")
+    assert answer.header("Access-Control-Allow-Origin") == "http://localhost:8080"
+    assert answer.header("Access-Control-Allow-Credentials") == "true" and answer.header("Vary") == "Origin"
+
+
+@pytest.mark.parametrize("origin", ["null", "http://evil.example", "http://127.0.0.1:8080, http://127.0.0.1:8080",
+                                    "http://127.0.0.1:8080,https://evil.example"])
+def test_an_origin_we_could_never_grant_gets_no_cors_grant_even_on_errors(env: Env, origin: str) -> None:
+    answer = env.exchange(origin=origin)
+    assert answer.status == 400 and "access_token" not in answer.json()
     assert answer.header("Access-Control-Allow-Origin") is None
+
+
+def test_every_refusal_of_the_token_routes_is_readable_by_a_grantable_page(env: Env) -> None:
+    for function, path in ((function_app.payer_token, "api/payer/token"),
+                           (function_app.payer_bootstrap, "api/payer/bootstrap")):
+        answer = env.call(function, "POST", path, body=b"grant_type=nope",
+                          headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN})
+        assert answer.status == 400
+        assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+
+
+def test_oauth_errors_carry_the_stable_reason_as_error_uri(env: Env) -> None:
+    token = env.mint()
+    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, claims_of(token)["jti"], Actor(sub="test"))
+    body = env.exchange(token).json()
+    assert set(body) == {"error", "error_description", "error_uri"}
+    assert body["error_uri"] == "https://payer-auth.invoicecloud.dev/problems/jti-inactive"
 
 
 def test_a_later_rejection_still_lets_the_matching_page_read_why(env: Env) -> None:
@@ -131,10 +159,20 @@ def test_preflight_is_answered_for_json_posts(env: Env) -> None:
     assert answer.header("Access-Control-Allow-Credentials") == "true"
 
 
-def test_preflight_from_an_insecure_foreign_origin_gets_no_grant(env: Env) -> None:
-    answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token",
-                      headers={"Origin": "http://evil.example"})
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", f"{DEMO_ORIGIN}, {DEMO_ORIGIN}"])
+@pytest.mark.parametrize(("function", "path"), [(function_app.payer_token, "api/payer/token"),
+                                                (function_app.payer_bootstrap, "api/payer/bootstrap"),
+                                                (function_app.payer_profile, "api/payer/profile"),
+                                                (function_app.payer_logout, "api/payer/logout")])
+def test_preflight_from_an_origin_we_could_never_grant_gets_no_grant(env: Env, function: object, path: str,
+                                                                     origin: str) -> None:
+    answer = env.call(function, "OPTIONS", path, headers={"Origin": origin})
     assert answer.status == 204 and answer.header("Access-Control-Allow-Origin") is None
+
+
+def test_preflight_grants_the_serialized_origin(env: Env) -> None:
+    answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token", headers={"Origin": "https://Pay.Example"})
+    assert answer.header("Access-Control-Allow-Origin") == "https://pay.example"
 
 
 # --- rejections, in the contract's order ---------------------------------------------------
@@ -176,6 +214,25 @@ def test_a_json_key_sent_twice_is_rejected(env: Env) -> None:
     answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
                       headers={"Content-Type": "application/json", "Origin": DEMO_ORIGIN})
     assert_rejected(answer, "more than once")
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "iso-8859-1", "utf-16"])
+def test_a_form_in_another_charset_than_utf8_is_415(env: Env, charset: str) -> None:
+    body = urlencode({"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": env.mint()})
+    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
+                      headers={"Content-Type": f"application/x-www-form-urlencoded; charset={charset}",
+                               "Origin": DEMO_ORIGIN})
+    assert_rejected(answer, "UTF-8", status=415)
+    assert answer.json()["error_uri"].endswith("/charset-unsupported")
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "utf8", '"UTF8"'])
+def test_a_form_declared_utf8_is_read(env: Env, charset: str) -> None:
+    body = urlencode({"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": env.mint()})
+    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
+                      headers={"Content-Type": f"application/x-www-form-urlencoded;charset={charset}",
+                               "Origin": DEMO_ORIGIN})
+    assert answer.status == 200
 
 
 def test_an_unsupported_content_type_is_rejected(env: Env) -> None:
@@ -367,6 +424,9 @@ def test_an_unreachable_database_is_503_with_retry_after(env: Env) -> None:
     assert answer.json()["error"] == "temporarily_unavailable"
     assert answer.header("Retry-After")
     assert answer.cookies() == [] and "access_token" not in answer.json()
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+    assert answer.header("Access-Control-Expose-Headers") == "Retry-After"  # so the page can honour it
+    assert answer.json()["error_description"] == "the database is unavailable"  # not which one, nor why
 
 
 def test_a_cached_verification_ends_when_its_key_stops_being_trusted(env: Env) -> None:

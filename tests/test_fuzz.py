@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,7 +26,8 @@ def assert_refused_cleanly(answer: Answer) -> None:
     assert answer.status in (400, 413), answer.body
     assert answer.cookies() == []
     body = answer.json()
-    assert set(body) == {"error", "error_description"}
+    assert set(body) == {"error", "error_description", "error_uri"}
+    assert body["error_uri"].startswith("https://payer-auth.invoicecloud.dev/problems/")
 
 
 def b64(data: bytes) -> str:
@@ -84,3 +86,51 @@ def test_a_valid_token_with_one_character_changed_is_refused(fuzz_env: Env, muta
             base64.urlsafe_b64decode(token.split(".")[2] + "==")
     else:
         assert_refused_cleanly(answer)
+
+
+@pytest.fixture(scope="module")
+def login_env(tmp_path_factory: pytest.TempPathFactory, key_folder: Path) -> Env:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from shared.tenants import Tenant
+
+    env = build_env(tmp_path_factory.mktemp("login-fuzz"), key_folder)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    env.service.tenants.add(Tenant("VISA", "MondiaPortal", "RS256", "https://partner.example/",
+                                   ("https://partner.example",), public_key_pem=pem), development=True)
+    return env
+
+
+def assert_login_page(answer: Answer) -> None:
+    assert answer.status in (400, 401, 503), answer.body
+    assert answer.cookies() == [] and answer.header("Location") is None
+    assert answer.header("Content-Type") == "text/html; charset=utf-8"
+    assert answer.header("Cache-Control") == "no-store" and answer.header("Referrer-Policy") == "no-referrer"
+    assert (answer.header("Content-Security-Policy") or "").startswith("frame-ancestors ")
+
+
+@FUZZ
+@given(header=st.dictionaries(st.sampled_from(["alg", "kid", "typ", "crit", "jku"]), json_values, max_size=4),
+       claims=st.dictionaries(st.sampled_from(["iss", "aud", "exp", "nbf", "iat", "jti", "email", "mobile",
+                                               "userId"]), json_values, max_size=9),
+       issuer=st.sampled_from(["VISA", None]), signature=st.binary(max_size=300),
+       alg=st.sampled_from(["RS256", "none", "HS256"]))
+def test_the_login_answers_any_token_with_a_page_carrying_its_security_headers(
+        login_env: Env, header: dict, claims: dict, issuer: str | None, signature: bytes, alg: str) -> None:
+    function_app.install(login_env.service)
+    header.setdefault("alg", alg)
+    if issuer:
+        claims.setdefault("iss", issuer)
+    token = ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(signature)])
+    assert_login_page(login_env.call(function_app.tenant_login, "GET", f"api/tenant/login?token={token}"))
+
+
+@FUZZ
+@given(query=st.text(alphabet=st.characters(codec="ascii", exclude_categories=["Cc"]), max_size=80))
+def test_the_login_answers_any_query_string_with_its_security_headers(login_env: Env, query: str) -> None:
+    function_app.install(login_env.service)
+    answer = login_env.call(function_app.tenant_login, "GET", f"api/tenant/login?{quote(query, safe='=&,')}")
+    assert_login_page(answer)

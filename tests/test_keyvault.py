@@ -125,18 +125,24 @@ def verify_with_jwks(env: Env, token: str) -> bool:
 
 
 def test_key_vault_down_after_start_keeps_serving_with_the_last_good_keys(
-        azure: Azure, materials: list[KeyMaterial], tmp_path: Path, key_folder: Path) -> None:
+        azure: Azure, materials: list[KeyMaterial], tmp_path: Path, key_folder: Path,
+        captured_logs: pytest.LogCaptureFixture) -> None:
     azure.vault.add_version(SECRET, to_pkcs12_secret(materials[0]), PKCS12, START - dt.timedelta(days=1))
     env = keyvault_env(tmp_path, key_folder, azure.vault.url)
     assert env.exchange().status == 200
     azure.vault.down()
     assert env.service.payer_keys.refresh() is False
     assert env.exchange().status == 200
-    health = env.call(function_app.health, "GET", "api/health").json()
-    assert "cannot be reached" in health["keys"]["lastRefreshError"]
+    health = env.call(function_app.health, "GET", "api/health")
+    assert (health.status, health.json()) == (200, {"status": "ok"})  # it can still serve: nothing more to say
+    assert "cannot be reached" in env.service.health_detail()["keys"]["payer"]["lastRefreshError"]  # the CLI's view
+    (event,) = [r for r in captured_logs.records if getattr(r, "event", None) == "dependency_state"
+                and getattr(r, "state", None) == "failed"]
+    assert "cannot be reached" in event.error and event.previous_state == "ok" and event.serving == "yes"
 
 
-def test_key_vault_down_at_start_is_503_with_a_clear_message(azure: Azure, tmp_path: Path, key_folder: Path) -> None:
+def test_key_vault_down_at_start_is_503_naming_only_the_key_store(
+        azure: Azure, tmp_path: Path, key_folder: Path, captured_logs: pytest.LogCaptureFixture) -> None:
     url = azure.vault.url
     azure.vault.down()
     env = keyvault_env(tmp_path, key_folder, url)
@@ -144,23 +150,30 @@ def test_key_vault_down_at_start_is_503_with_a_clear_message(azure: Azure, tmp_p
     assert answer.status == 503 and answer.header("Retry-After")
     body = answer.json()
     assert body["error"] == "temporarily_unavailable"
-    assert "no signing keys are loaded" in body["error_description"] and SECRET in body["error_description"]
+    assert body["error_description"] == "the key store is unavailable"
+    assert SECRET in captured_logs.text and url in captured_logs.text  # the operator reads the specifics there
+    health = env.call(function_app.health, "GET", "api/health")
+    assert (health.status, health.json()) == (503, {"status": "degraded"})
 
 
-def test_the_identity_endpoint_refusing_is_a_clear_error(azure: Azure, materials: list[KeyMaterial], tmp_path: Path,
-                                                         key_folder: Path) -> None:
+def test_the_identity_endpoint_refusing_is_logged_not_told(azure: Azure, materials: list[KeyMaterial],
+                                                          tmp_path: Path, key_folder: Path,
+                                                          captured_logs: pytest.LogCaptureFixture) -> None:
     azure.vault.add_version(SECRET, to_pkcs12_secret(materials[0]), PKCS12, START - dt.timedelta(days=1))
     azure.identity.refuse = True
     env = keyvault_env(tmp_path, key_folder, azure.vault.url)
     answer = env.exchange("any.biller.jwt")
     assert answer.status == 503
-    assert "managed identity could not get a token" in answer.json()["error_description"]
+    assert answer.json()["error_description"] == "the key store is unavailable"
+    assert "managed identity could not get a token" in captured_logs.text
 
 
-def test_a_missing_secret_names_itself(azure: Azure, tmp_path: Path, key_folder: Path) -> None:
+def test_a_missing_secret_is_named_in_the_log_not_to_the_caller(azure: Azure, tmp_path: Path, key_folder: Path,
+                                                                captured_logs: pytest.LogCaptureFixture) -> None:
     env = keyvault_env(tmp_path, key_folder, azure.vault.url, ic_secret_name="NoSuchSecret")
     description = env.exchange("a.b.c").json()["error_description"]
-    assert "'NoSuchSecret'" in description and "does not exist" in description
+    assert description == "the key store is unavailable"
+    assert "'NoSuchSecret'" in captured_logs.text and "does not exist" in captured_logs.text
 
 
 def test_separate_secrets_verify_biller_jwts_and_sign_payer_jwts(

@@ -149,12 +149,43 @@ def test_the_profile_preflight_allows_authorization(env: Env) -> None:
     assert answer.status == 204 and "Authorization" in (answer.header("Access-Control-Allow-Headers") or "")
 
 
-def test_logout_clears_the_cookie(env: Env) -> None:
-    answer = env.call(function_app.payer_logout, "POST", "api/payer/logout", headers={"Origin": DEMO_ORIGIN})
+def logout(env: Env, *, cookie: str | None = None, origin: str = DEMO_ORIGIN) -> Answer:
+    headers = {"Origin": origin, **({"Cookie": cookie} if cookie else {})}
+    answer = env.call(function_app.payer_logout, "POST", "api/payer/logout", headers=headers)
     assert answer.status == 204
-    (cookie,) = answer.cookies()
-    assert cookie.startswith("__Host-payer_session=;") and "max-age=0" in cookie.lower()
+    (cleared,) = answer.cookies()
+    assert cleared.startswith("__Host-payer_session=;") and "max-age=0" in cleared.lower()
+    return answer
+
+
+def test_logout_clears_the_cookie_and_grants_the_sessions_origin(env: Env) -> None:
+    answer = logout(env, cookie=session_cookie(bootstrap(env)))
     assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+
+
+def test_logout_of_an_expired_session_still_lets_its_page_read_the_answer(env: Env) -> None:
+    cookie = session_cookie(bootstrap(env))
+    env.clock.advance(900 + 3600)
+    assert logout(env, cookie=cookie).header("Access-Control-Allow-Origin") == DEMO_ORIGIN
+
+
+@pytest.mark.parametrize("origin", [DEMO_ORIGIN, "https://evil.example"])
+def test_logout_without_a_verifiable_session_clears_the_cookie_and_grants_nothing(env: Env, origin: str) -> None:
+    assert logout(env, origin=origin).header("Access-Control-Allow-Origin") is None
+    forged = "__Host-payer_session=" + env.mint()  # a token of ours, but not a payer session
+    assert logout(env, cookie=forged, origin=origin).header("Access-Control-Allow-Origin") is None
+
+
+def test_logout_grants_the_sessions_origin_not_the_callers(env: Env) -> None:
+    answer = logout(env, cookie=session_cookie(bootstrap(env)), origin="https://evil.example")
+    assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN  # which the evil page cannot use
+
+
+@pytest.mark.parametrize("origin", [f"{DEMO_ORIGIN}, {DEMO_ORIGIN}", f"{DEMO_ORIGIN},https://evil.example"])
+def test_a_comma_joined_origin_is_refused_by_the_profile(env: Env, origin: str) -> None:
+    token = env.exchange().json()["access_token"]
+    answer = profile(env, bearer=token, origin=origin)
+    assert answer.status == 403 and answer.header("Access-Control-Allow-Origin") is None
 
 
 @pytest.mark.parametrize("delivery", ["body", "cookie"])

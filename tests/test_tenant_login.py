@@ -4,8 +4,11 @@ rotates and goes down) or an HS256 secret; and every way a tenant JWT must be re
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
+import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
 from shared.errors import ConfigurationError, InvalidRequest
-from shared.jwks_fetch import FetchPolicy, JwksFetchError, fetch_jwks
+from shared.jwks_fetch import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
 from shared.tenants import Tenant
 from tests.azure_fakes import HttpsFake
 from tests.conftest import START, Answer, Env
@@ -253,7 +256,11 @@ def test_a_jwks_tenant_rotates_goes_down_and_is_not_hammered(env: Env, jwks_serv
     assert jwks_server.fetches == 1                                     # cached
 
     jwks_server.keys = [jwk(KEY_1, "k1"), jwk(KEY_2, "k2")]           # the tenant rotates
-    assert login(env, tenant_jwt(KEY_2, headers={"kid": "k2"})).status == 303
+    assert_refused(login(env, tenant_jwt(KEY_2, headers={"kid": "k2"})), "tenant_token_key_untrusted")
+    assert jwks_server.fetches == 1                                     # at most one fetch per interval
+    env.clock.advance(env.settings.tenant_jwks_min_refetch)
+    now = int(env.clock.now().timestamp())
+    assert login(env, tenant_jwt(KEY_2, headers={"kid": "k2"}, iat=now, exp=now + 120)).status == 303
     assert jwks_server.fetches == 2                                     # one refetch for the new kid
 
     for _ in range(5):                                                  # unknown kids do not hammer the URL
@@ -309,3 +316,181 @@ def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer)
     jwks_server.keys = [jwk(weak, "weak")]
     with pytest.raises(JwksFetchError, match="at least 2048"):
         fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))
+
+
+# --- hardening: duplicates, e-mail, frame-ancestors, key caches, fetch limits ------------------
+
+
+def call_login(env: Env, method: str, query: str = "", form: str | None = None) -> Answer:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
+    return env.call(function_app.tenant_login, method, f"api/tenant/login{query}",
+                    body=(form or "").encode(), headers=headers)
+
+
+@pytest.mark.parametrize("shape", ["query-twice", "query-with-empty-copy", "form-twice", "query-and-form",
+                                   "comma-joined"])
+def test_a_token_given_twice_is_refused_whichever_copy_is_valid(pem_tenant: Env, shape: str) -> None:
+    good, junk = tenant_jwt(KEY_1), "junk"
+    answer = {
+        "query-twice": lambda: call_login(pem_tenant, "GET", f"?token={junk}&token={good}"),
+        "query-with-empty-copy": lambda: call_login(pem_tenant, "GET", f"?token=&token={good}"),
+        "form-twice": lambda: call_login(pem_tenant, "POST", form=f"token={good}&token={junk}"),
+        "query-and-form": lambda: call_login(pem_tenant, "POST", f"?token={junk}", form=f"token={good}"),
+        "comma-joined": lambda: call_login(pem_tenant, "GET", f"?token={quote(good + ',' + junk)}"),
+    }[shape]()
+    assert_refused(answer, "tenant_token_duplicated", token=good)
+    assert login(pem_tenant, good).status == 303  # the refusal did not spend the valid token
+
+
+@pytest.mark.parametrize("email", ["<script>alert(1)</script>@example.com", "a b@example.com",
+                                   '"quoted"@example.com', "a@[192.0.2.1]", "a(comment)@example.com",
+                                   "a,b@example.com", "a;b@example.com", "a\x07b@example.com", "a@example",
+                                   "a@-example.com", "Name <a@example.com>"])
+def test_an_email_that_is_not_a_plain_addr_spec_is_refused(pem_tenant: Env, email: str) -> None:
+    assert_refused(login(pem_tenant, tenant_jwt(KEY_1, email=email)), "tenant_email_invalid")
+
+
+@pytest.mark.parametrize("email", ["customer@visa.com", "first.last+tag@mail.example.co.uk", "o'brien@example.ie",
+                                   "jörg@bücher.example"])
+def test_ordinary_addresses_are_accepted(pem_tenant: Env, email: str) -> None:
+    assert login(pem_tenant, tenant_jwt(KEY_1, email=email)).status == 303
+
+
+def test_an_internationalized_frame_ancestor_is_stored_and_sent_as_punycode(env: Env) -> None:
+    tenant = Tenant("IDN", "MondiaPortal", "RS256", RETURN_URL, ("https://bücher.example", "https://Partner.Example"),
+                    public_key_pem=pem(KEY_1))
+    env.service.tenants.add(tenant, development=True)
+    (listed,) = [t for t in env.service.tenants.list() if t.tenant_id == "IDN"]
+    assert listed.frame_ancestors == ("https://xn--bcher-kva.example", "https://partner.example")
+    answer = login(env, tenant_jwt(KEY_1, iss="IDN"))
+    assert answer.status == 303
+    assert answer.header("Content-Security-Policy") == \
+        "frame-ancestors https://xn--bcher-kva.example https://partner.example"
+
+
+def test_a_frame_ancestor_edited_into_the_database_is_sent_as_ascii_or_not_at_all(pem_tenant: Env) -> None:
+    with pem_tenant.service.directory.master.cursor() as cursor:
+        cursor.execute("UPDATE Tenants SET FrameAncestors = ? WHERE TenantId = 'VISA'",
+                       ("https://bücher.example https://x.example;script-src:*",))
+    pem_tenant.clock.advance(pem_tenant.settings.revocation_bound + 1)
+    answer = login(pem_tenant, tenant_jwt(KEY_1, iat=NOW + 61, exp=NOW + 180))
+    assert answer.header("Content-Security-Policy") == "frame-ancestors https://xn--bcher-kva.example"
+
+
+def test_an_unexpected_failure_still_answers_with_the_logins_security_headers(
+        pem_tenant: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> Any:
+        raise ArithmeticError("a bug")
+
+    monkeypatch.setattr(pem_tenant.service.tenant_login, "login", broken)
+    answer = login(pem_tenant, tenant_jwt(KEY_1))
+    assert answer.header("Content-Type") == "text/html; charset=utf-8"
+    assert "<code>internal_error</code>" in answer.body.decode() and "a bug" not in answer.body.decode()
+    assert answer.header("Cache-Control") == "no-store" and answer.header("Referrer-Policy") == "no-referrer"
+    assert answer.header("Content-Security-Policy") == "frame-ancestors " + " ".join(ANCESTORS)
+
+
+def test_a_re_registered_pem_key_takes_effect_without_a_restart(pem_tenant: Env) -> None:
+    assert login(pem_tenant, tenant_jwt(KEY_1)).status == 303
+    pem_tenant.service.tenants.remove("VISA")
+    register(pem_tenant, public_key_pem=pem(KEY_2))
+    assert login(pem_tenant, tenant_jwt(KEY_2)).status == 303
+    assert_refused(login(pem_tenant, tenant_jwt(KEY_1)), "tenant_token_signature_invalid")
+
+
+def test_a_pem_key_edited_in_the_database_takes_effect_with_the_row_cache(pem_tenant: Env) -> None:
+    assert login(pem_tenant, tenant_jwt(KEY_1)).status == 303
+    with pem_tenant.service.directory.master.cursor() as cursor:
+        cursor.execute("UPDATE Tenants SET PublicKeyPem = ? WHERE TenantId = 'VISA'", (pem(KEY_2),))
+    pem_tenant.clock.advance(pem_tenant.settings.revocation_bound + 1)
+    later = NOW + pem_tenant.settings.revocation_bound + 1
+    assert login(pem_tenant, tenant_jwt(KEY_2, iat=later, exp=later + 120)).status == 303
+    assert_refused(login(pem_tenant, tenant_jwt(KEY_1, iat=later, exp=later + 120)), "tenant_token_signature_invalid")
+
+
+def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env: Env,
+                                                                            jwks_server: JwksServer) -> None:
+    register(env, jwks_url=f"{jwks_server.url}/jwks.json")
+    jwks_server.override = (500, {}, {"error": "boom"})
+    for _ in range(10):
+        assert_refused(login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})), "tenant_jwks_unavailable", status=503)
+    assert jwks_server.fetches == 1
+    jwks_server.override = None
+    env.clock.advance(env.settings.tenant_jwks_min_refetch)
+    later = int(env.clock.now().timestamp())
+    assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"}, iat=later, exp=later + 120)).status == 303
+    assert jwks_server.fetches == 2
+
+
+def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def slow_fetch(url: str, policy: FetchPolicy) -> dict[str | None, Any]:
+        started.set()
+        release.wait(30)
+        return {"k1": KEY_1.public_key()}
+
+    jwks = TenantJwks("https://partner.example/jwks.json", policy(), ttl=3600, min_interval=60,
+                      monotonic=lambda: 1000.0, fetch=slow_fetch)
+    first = threading.Thread(target=jwks.keys_for, args=("k1",))
+    first.start()
+    assert started.wait(30)
+    with pytest.raises(JwksFetchError, match="being fetched") as caught:
+        jwks.keys_for("k1")  # does not wait for the fetch in flight
+    assert caught.value.retry_after > 0
+    release.set()
+    first.join(30)
+    assert jwks.keys_for("k1") == [KEY_1.public_key()] and jwks.fetches == 1
+
+
+def test_one_deadline_bounds_the_whole_fetch_even_when_the_body_drips(drip_server: str) -> None:
+    with pytest.raises(JwksFetchError, match=r"took longer than 0\.5 s"):
+        fetch_jwks(drip_server, policy(allow_http_loopback=True, timeout=0.5))
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "169.254.10.1", "fe80::1", "::ffff:169.254.169.254",
+                                     "168.63.129.16"])
+def test_an_allow_listed_host_never_reaches_link_local_or_metadata_addresses(address: str) -> None:
+    allowed = policy(allowed_hosts=frozenset({"jwks.partner.internal"}), resolver=lambda host, port: [address])
+    with pytest.raises(JwksFetchError, match="link-local or metadata"):
+        fetch_jwks("https://jwks.partner.internal/jwks.json", allowed)
+
+
+def test_dependency_failures_on_the_login_page_name_only_the_kind_of_dependency(env: Env) -> None:
+    env.service.tenants.secrets.put("tenant-acme", base64.b64encode(secrets.token_bytes(32)).decode())  # type: ignore[attr-defined]
+    register(env, "ACME", secret_name="tenant-acme")
+    env.service.tenants.secrets.put("tenant-acme", base64.b64encode(b"x" * 20).decode())  # type: ignore[attr-defined]
+    answer = login(env, tenant_jwt(secrets.token_bytes(32), alg="HS256", iss="ACME"))
+    page = answer.body.decode()
+    assert answer.status == 503 and "registered key cannot be used" in page
+    assert "tenant-acme" not in page and "20 bytes" not in page
+    register(env, "POLICY", jwks_url="https://10.0.0.1/jwks.json")
+    page = login(env, tenant_jwt(KEY_1, iss="POLICY")).body.decode()
+    assert "PAYERAUTH_" not in page and "10.0.0.1" not in page and "published keys (JWKS)" in page
+
+
+@pytest.fixture
+def drip_server() -> Iterator[str]:
+    """Plain HTTP on loopback: headers at once, then a valid JWKS ten bytes every 50 ms (about 3 s in all)."""
+    body = json.dumps({"keys": [jwk(KEY_1, "k1")]}).encode()
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+                for start in range(0, len(body), 10):
+                    if stop.wait(0.05):
+                        return
+                    connection.sendall(body[start:start + 10])
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
+    stop.set()
+    listener.close()
+    thread.join(10)

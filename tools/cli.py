@@ -13,6 +13,7 @@
     python -m tools.cli tenant mint --id ISS (--email E | --mobile M | --user-id U) [--lifetime S]
                                    (development only: a tenant whose key is generated under .local/tenants/)
     python -m tools.cli keys rotate               # local keys: add a certificate version
+    python -m tools.cli health                    # keys and databases in detail (api/health says ok only)
 
 It reads the same settings as the app (environment, then local.settings.json).
 A minted JWT goes to stdout alone; everything else goes to stderr.
@@ -32,7 +33,7 @@ from shared.database import Database
 from shared.errors import PayerAuthError
 from shared.local_keys import LocalKeySource
 from shared.service import PayerAuth
-from shared.settings import Settings
+from shared.settings import Settings, redact
 from tools.localhost import load_local_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     add_tenant_commands(groups)
     keys = groups.add_parser("keys", help="local development keys").add_subparsers(required=True, metavar="action")
     keys.add_parser("rotate", help="add a new local certificate version").set_defaults(run=cmd_keys_rotate)
+    groups.add_parser("health", help="the keys and databases in detail; exit 1 when degraded").set_defaults(
+        run=cmd_health)
     return root
 
 
@@ -144,7 +147,7 @@ def cmd_init(service: PayerAuth, args: argparse.Namespace) -> int:
     token = demo_biller_jwt(service, args.domain)
     if not args.quiet:
         say(f"keys: signing kid {kid} ({service.ic_keys.source.description})")
-        say(f"databases: {s.master_db} + {len(s.shard_dbs)} shard(s)")
+        say(f"databases: {redact(s.master_db)} + {len(s.shard_dbs)} shard(s)")
         say(f"demo biller {DEMO_BILLER_GUID}, domain {args.domain}")
         say("a biller JWT for it is on stdout; exchange it with:")
         say(exchange_curl(token, f"http://{args.domain}", s.public_base_url))
@@ -238,6 +241,13 @@ def cmd_keys_rotate(service: PayerAuth, args: argparse.Namespace) -> int:
         f"(PAYERAUTH_KEY_REFRESH_SECONDS) and sign with it {s.key_overlap} s after that "
         "(PAYERAUTH_KEY_OVERLAP_SECONDS)")
     return 0
+
+
+def cmd_health(service: PayerAuth, args: argparse.Namespace) -> int:
+    """What ``api/health`` no longer tells anonymous callers: key versions, refresh errors, databases."""
+    report = service.health_detail()
+    print(json.dumps(report, indent=2))
+    return 0 if report["status"] == "ok" else 1
 
 
 def cmd_tenant_add(service: PayerAuth, args: argparse.Namespace) -> int:
