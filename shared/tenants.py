@@ -17,11 +17,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import jws
 from .cache import TtlCache
 from .database import Database
 from .errors import ConfigurationError, InvalidRequest, NotFound
 from .jwks_fetch import FetchPolicy, TenantJwks
+from .keys import VerificationKey
 from .origins import parse_origin
 from .secret_store import SecretStore, hs256_secret
 from .settings import LOOPBACK_HOSTS
@@ -74,7 +74,7 @@ class TenantRegistry:
             row = cursor.fetchone()
         return _tenant(row) if row else None
 
-    def keys(self, tenant: Tenant) -> Callable[[str | None, str], Sequence[jws.VerificationKey]]:
+    def keys(self, tenant: Tenant) -> Callable[[str | None, str], Sequence[VerificationKey]]:
         """The tenant's keys for a (kid, alg); empty for any algorithm but its own."""
         if tenant.public_key_pem:
             key = self._pem.get(tenant.tenant_id) or _rsa_public_key(tenant.public_key_pem, tenant.tenant_id)
