@@ -205,10 +205,19 @@ class KeyRing:
                 del self._retired[kid]
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
-        """A compact JWS of ``claims`` by PyJWT, header ``{"alg", "kid", "typ"}`` (PyJWT sorts it)."""
+        """A compact JWS of ``claims`` by PyJWT, header ``{"alg", "kid", "typ"}`` (PyJWT sorts it).
+
+        Raises ``TypeError`` or ``ValueError`` for claims that are not JSON (``NaN`` included: we never
+        sign what we would refuse).
+        """
         signer = self.current().signer
         return jwt.encode(claims, signer.material.private_key, algorithm=signer.algorithm,
-                          headers={"kid": signer.kid, "typ": typ})
+                          headers={"kid": signer.kid, "typ": typ}, json_encoder=_StrictJSON)
+
+
+class _StrictJSON(json.JSONEncoder):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "allow_nan": False})
 
 
 def _b64url(data: bytes) -> str:

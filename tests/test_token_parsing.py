@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from shared.billers import Actor
+from shared.errors import InvalidRequest
 from shared.tokens import BILLER_GUID, ORIGIN, USERTYPE, biller_claims, payer_claims
 from tests.conftest import DEMO_DOMAIN, DEMO_ORIGIN, START, Answer, Env
 from tests.raw_jws import NOT_NUMERIC_DATES, duplicated, sign_raw, with_member
@@ -256,3 +257,16 @@ def test_a_tenant_jwt_re_encoded_is_not_a_new_token(env: Env, malleate: Any) -> 
     token = tenant_token(json.dumps(without_none(tenant_claims(jti=None))))
     assert login(env, token).status == 303
     assert_refused(login(env, malleate(token)), "tenant_token_malformed")
+
+
+# --- what we mint -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("extra", "text"), [({"exp": float("nan")}, "not JSON compliant"),
+                                             ({"nbf": float("inf")}, "not JSON compliant"),
+                                             ({"iss": 5}, "must be a string"),
+                                             ({"x": b"bytes"}, "not JSON serializable")])
+def test_we_never_sign_claims_we_would_refuse(env: Env, extra: dict[str, Any], text: str) -> None:
+    with pytest.raises(InvalidRequest, match=text) as caught:
+        env.mint(extra=extra)
+    assert caught.value.reason == "claims_invalid"
