@@ -12,6 +12,7 @@ import hmac
 import json
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
@@ -48,4 +49,5 @@ def duplicated(claims: dict[str, Any], name: str, first: Any) -> str:
 
 
 # The values a present time claim may not have (RFC 7519 NumericDate: a finite JSON number).
-NOT_NUMERIC_DATES = ["null", '"1700000000"', "NaN", "Infinity", "-Infinity", "1e400", "true"]
+NOT_NUMERIC_DATES = ["null", '"1700000000"', "NaN", "Infinity", "-Infinity", "1e400", "true",
+                     pytest.param("1" + "0" * 400, id="10**400")]
