@@ -402,3 +402,17 @@ def test_a_cache_hit_still_checks_the_time_claims(env: Env) -> None:
     assert env.exchange(token).status == 200  # verified by PyJWT once, its claims cached
     env.clock.advance(100 + 61)
     assert_rejected(env.exchange(token), "expired")
+
+
+def test_pyjwt_decodes_a_biller_jwt_once_and_a_cache_hit_not_at_all(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes: list[object] = []
+    original = jwt.PyJWS.decode_complete
+
+    def counting(self: jwt.PyJWS, *args: object, **kwargs: object) -> dict[str, object]:
+        decodes.append(args[0])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(jwt.PyJWS, "decode_complete", counting)
+    token = env.mint()
+    assert env.exchange(token).status == 200
+    assert env.exchange(token).status == 200
+    assert decodes == [token]
