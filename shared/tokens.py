@@ -112,9 +112,9 @@ class _Checker:
         for key in candidates:
             try:
                 decoded = _PYJWT.decode_complete(token, key, algorithms=algorithms)
-            except jwt.PyJWTError:
+            except jwt.PyJWTError:  # a bad signature, or a key PyJWT refuses for this alg: not this key
                 continue
-            claims: dict[str, Any] = decoded["payload"]
+            claims: dict[str, Any] = decoded["payload"]  # the segment the pre-check found strict JSON
             return claims
         raise self.fail("signature_invalid", "has a signature that does not verify with a trusted key")
 
