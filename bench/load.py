@@ -1,7 +1,8 @@
 """A load generator, run as its own process: keep-alive connections posting exchanges.
 
     python -m bench.load --host 127.0.0.1 --port 7071 --token JWT --origin http://127.0.0.1:8080
-Prints one JSON object: requests, errors, seconds, p50/p99 latency in ms.
+Prints one JSON object: requests, non-2xx answers, failed requests (connection errors), 2xx answers without a
+token, seconds, p50/p99 latency in ms.  The benchmark fails its run when any of those counts is not zero.
 """
 
 from __future__ import annotations
@@ -12,10 +13,19 @@ import json
 import statistics
 import threading
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 
-def worker(args: argparse.Namespace, body: bytes, stop_at: float, latencies: list[float], errors: list[int]) -> None:
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    non_2xx: int = 0
+    failed: int = 0
+    wrong_body: int = 0
+
+
+def worker(args: argparse.Namespace, body: bytes, stop_at: float, tally: Tally) -> None:
     headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": args.origin}
     connection = http.client.HTTPConnection(args.host, args.port, timeout=10)
     while time.perf_counter() < stop_at:
@@ -23,15 +33,17 @@ def worker(args: argparse.Namespace, body: bytes, stop_at: float, latencies: lis
         try:
             connection.request("POST", "/api/payer/token", body=body, headers=headers)
             response = connection.getresponse()
-            response.read()
-            ok = response.status == 200
+            answer = response.read()
         except (OSError, http.client.HTTPException):
             connection.close()
             connection = http.client.HTTPConnection(args.host, args.port, timeout=10)
-            ok = False
-        latencies.append(time.perf_counter() - started)
-        if not ok:
-            errors.append(1)
+            tally.failed += 1
+            continue
+        tally.latencies.append(time.perf_counter() - started)
+        if not 200 <= response.status < 300:
+            tally.non_2xx += 1
+        elif b'"access_token"' not in answer:
+            tally.wrong_body += 1
     connection.close()
 
 
@@ -47,20 +59,20 @@ def main() -> None:
     body = urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
                       "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
                       "subject_token": args.token}).encode()
-    latencies: list[float] = []
-    errors: list[int] = []
+    tallies = [Tally() for _ in range(args.concurrency)]
     started = time.perf_counter()
     stop_at = started + args.seconds
-    threads = [threading.Thread(target=worker, args=(args, body, stop_at, latencies, errors))
-               for _ in range(args.concurrency)]
+    threads = [threading.Thread(target=worker, args=(args, body, stop_at, tally)) for tally in tallies]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
+    ordered = sorted(latency for tally in tallies for latency in tally.latencies)
     print(json.dumps({
-        "requests": len(latencies), "errors": len(errors), "seconds": elapsed,
+        "requests": len(ordered) + sum(t.failed for t in tallies),
+        "non_2xx": sum(t.non_2xx for t in tallies), "failed": sum(t.failed for t in tallies),
+        "wrong_body": sum(t.wrong_body for t in tallies), "seconds": elapsed,
         "p50_ms": statistics.median(ordered) * 1000 if ordered else None,
         "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else None,
     }))

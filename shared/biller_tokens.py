@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .billers import Actor, Biller, BillerDirectory, TokenRecord
-from .errors import NotFound
+from .errors import InvalidRequest, NotFound
 from .keys import KeyRing
 from .origins import parse_registrable_domain
 from .settings import Settings
@@ -48,7 +48,10 @@ class BillerTokens:
         claims = biller_claims(issuer=self.settings.biller_issuer, audience=self.settings.biller_audience,
                                biller_guid=biller.guid, domain=domain, jti=jti, now=self.now(),
                                expires_in=expires_in, extra=extra)
-        token = self.ic_keys.sign(claims, typ="JWT")
+        try:
+            token = self.ic_keys.sign(claims, typ="JWT")
+        except (TypeError, ValueError) as exc:  # extra claims that are not JSON, or a non-string iss
+            raise InvalidRequest(f"cannot sign these claims: {exc}", reason="claims_invalid") from None
         stored_jti = canonical_guid(str(claims.get("jti", jti))) or jti
         if not record:
             return MintedToken(token, _unrecorded(stored_jti, biller, domain))

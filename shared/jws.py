@@ -1,51 +1,45 @@
-"""JWS compact serialization (RFC 7515) for RS256 and ES256 (ours and IC's) and HS256 (tenants only).
+"""The pre-check every token passes before PyJWT sees it: what the contract needs and PyJWT does not check.
 
-The signature maths is the ``cryptography`` package's; this module only frames
-it.  It exists because the framing is on every exchange's path twice (verify
-the biller JWT, sign the payer JWT): PyJWT 2.15 checks each base64url character
-in a Python loop and parses the header twice per decode, which cost more than
-the RSA verify itself (see bench/README.md).  The tests check every token we
-sign with PyJWT, and every kind of token PyJWT signs against our verifier.
+PyJWT signs and verifies every JWS of ours (``shared/tokens.py``, ``shared/keys.py``); nothing here
+touches a signature or a key.  This module only refuses, cheaply and with a reason, compact
+serializations that PyJWT would take or would read differently from another library:
 
-Strictness follows PyJWT: base64url without padding, canonical encodings only
-(GHSA-hxm8-2xgr-2p9m), exactly three segments, a JSON object header.
+* exactly three segments, each canonical base64url without padding (PyJWT accepts trailing ``=``);
+* header and payload are UTF-8 JSON objects with no duplicate member names at any depth (PyJWT's
+  ``json.loads`` keeps the last one, so ``{"alg":"none","alg":"RS256"}`` would read as RS256) and no
+  ``NaN``/``Infinity``/``-Infinity`` literals (not JSON, RFC 8259 §6);
+* a size cap, before anything is decoded;
+* no ``crit`` header (we support no extension) and no ``b64`` header (RFC 7797 unencoded payloads,
+  which PyJWT implements and we never want).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from typing import Any, NoReturn
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*")
-_SHA256 = hashes.SHA256()
-_ES256_SIZE = 32
-
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-VerificationKey = PublicKey | bytes  # bytes: an HS256 shared secret
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 class MalformedJWS(ValueError):
-    """Not a well-formed compact JWS."""
+    """Refused by the pre-check; ``what`` is the stable reason suffix, the message says why."""
+
+    def __init__(self, message: str, what: str = "malformed") -> None:
+        super().__init__(message)
+        self.what = what
 
 
 @dataclass(frozen=True)
-class CompactJWS:
+class Framed:
+    """A token that passed the pre-check: its header and payload, not yet verified."""
+
     header: dict[str, Any]
-    payload: bytes
-    signing_input: bytes
-    signature: bytes
+    claims: dict[str, Any]
 
 
 def b64url_encode(data: bytes) -> str:
@@ -59,62 +53,54 @@ def b64url_decode(segment: str) -> bytes:
         data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError):
         raise MalformedJWS("not base64url") from None
-    if b64url_encode(data) != segment:  # only the canonical encoding of these bytes
+    if b64url_encode(data) != segment:  # only the canonical encoding of these bytes (GHSA-hxm8-2xgr-2p9m)
         raise MalformedJWS("not canonical base64url")
     return data
 
 
-def parse(token: str) -> CompactJWS:
+def precheck(token: str, *, max_bytes: int) -> Framed:
+    """Refuse what PyJWT does not; return the (unverified) header and claims."""
+    if len(token) > max_bytes:
+        raise MalformedJWS(f"is longer than {max_bytes} bytes", "too_large")
     parts = token.split(".")
     if len(parts) != 3:
-        raise MalformedJWS("expected three segments")
+        raise MalformedJWS("is not a JWS compact serialization (three segments)")
     header_segment, payload_segment, signature_segment = parts
+    header = _json_object(header_segment, "header")
+    if "crit" in header or "b64" in header:
+        raise MalformedJWS("names a critical or b64 header parameter we do not support", "crit_unsupported")
+    claims = _json_object(payload_segment, "payload")
+    b64url_decode(signature_segment)
+    return Framed(header, claims)
+
+
+def _json_object(segment: str, name: str) -> dict[str, Any]:
     try:
-        header = json.loads(b64url_decode(header_segment))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise MalformedJWS("header is not JSON") from None
-    if not isinstance(header, dict):
-        raise MalformedJWS("header is not a JSON object")
-    return CompactJWS(header, b64url_decode(payload_segment),
-                      f"{header_segment}.{payload_segment}".encode("ascii"), b64url_decode(signature_segment))
+        value = _STRICT.decode(b64url_decode(segment).decode("utf-8"))
+    except MalformedJWS as exc:
+        raise MalformedJWS(f"{name} is {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise MalformedJWS(f"{name} is not strict JSON ({_short(exc)})") from None
+    if not isinstance(value, dict):
+        raise MalformedJWS(f"{name} is not a JSON object")
+    return value
 
 
-def verify_signature(algorithm: str, key: VerificationKey, jws: CompactJWS) -> bool:
-    """True only when ``key`` is of the kind ``algorithm`` needs and the signature checks out."""
-    if isinstance(key, bytes):
-        # HS256 only with a secret handed over as bytes: an RSA key never becomes an HMAC secret.
-        expected = hmac.new(key, jws.signing_input, hashlib.sha256).digest()
-        return algorithm == "HS256" and hmac.compare_digest(expected, jws.signature)
-    try:
-        if algorithm == "RS256" and isinstance(key, rsa.RSAPublicKey):
-            key.verify(jws.signature, jws.signing_input, padding.PKCS1v15(), _SHA256)
-            return True
-        if algorithm == "ES256" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(_es256_der(jws.signature), jws.signing_input, ec.ECDSA(_SHA256))
-            return True
-    except InvalidSignature:
-        return False
-    return False  # an algorithm this key cannot do: never a match
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        duplicate = next(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+        raise ValueError(f"duplicate member {duplicate[:32]!r}")
+    return members
 
 
-def _es256_der(signature: bytes) -> bytes:
-    # RFC 7518 §3.4: R || S, 32 bytes each; any other length cannot verify.
-    if len(signature) != 2 * _ES256_SIZE:
-        raise InvalidSignature
-    r = int.from_bytes(signature[:_ES256_SIZE], "big")
-    s = int.from_bytes(signature[_ES256_SIZE:], "big")
-    return encode_dss_signature(r, s)
+def _no_constant(literal: str) -> NoReturn:
+    raise ValueError(f"{literal} is not a JSON number")
 
 
-def sign(algorithm: str, key: PrivateKey, header: dict[str, Any], claims: dict[str, Any]) -> str:
-    head = b64url_encode(json.dumps({"alg": algorithm, **header}, separators=(",", ":")).encode())
-    body = b64url_encode(json.dumps(claims, separators=(",", ":")).encode())
-    signing_input = f"{head}.{body}".encode("ascii")
-    if algorithm == "RS256" and isinstance(key, rsa.RSAPrivateKey):
-        signature = key.sign(signing_input, padding.PKCS1v15(), _SHA256)
-    elif algorithm == "ES256" and isinstance(key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(_SHA256)))
-        signature = r.to_bytes(_ES256_SIZE, "big") + s.to_bytes(_ES256_SIZE, "big")
-    else:
-        raise ValueError(f"cannot sign {algorithm} with a {type(key).__name__}")
-    return f"{head}.{body}.{b64url_encode(signature)}"
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text.split(":", 1)[0] if not isinstance(exc, UnicodeDecodeError) else "not UTF-8"
+
+
+_STRICT = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)

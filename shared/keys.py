@@ -13,7 +13,8 @@ immutable ``KeySet`` snapshot:
   may have signed has expired.
 
 Reads of the snapshot never do I/O; ``refresh`` is the only method that calls
-the source, and a failed refresh keeps the last good snapshot.
+the source, and a failed refresh keeps the last good snapshot.  Tokens are
+signed by PyJWT (``jwt.encode``) with the signer's key and our ``kid``/``typ``.
 """
 
 from __future__ import annotations
@@ -29,16 +30,20 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from . import jws, telemetry
+from . import telemetry
 from .certificates import KeyMaterial
 from .errors import KeyStoreUnavailable, PayerAuthError
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
 LEGACY_TRIES = 3  # how many keys a token without `kid` may be tried against
+
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+VerificationKey = PublicKey | bytes  # bytes: an HS256 shared secret (tenants only)
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class KeySet:
         version = self.trusted.get(kid)
         return (version,) if version else ()
 
-    def lookup(self, kid: str | None, algorithm: str) -> list[rsa.RSAPublicKey | ec.EllipticCurvePublicKey]:
+    def lookup(self, kid: str | None, algorithm: str) -> list[VerificationKey]:
         return [v.public_key for v in self.candidates(kid) if v.algorithm == algorithm]
 
 
@@ -132,6 +137,7 @@ class KeyRing:
     algorithm: str | None = None  # pin the ring to one algorithm (payer ring); None: any we support
     cold_retry: dt.timedelta = dt.timedelta(seconds=5)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _first_load: threading.Lock = field(default_factory=threading.Lock)
     _last_attempt: dt.datetime | None = None
     last_error: str | None = None
 
@@ -140,10 +146,16 @@ class KeyRing:
         current = self._current
         if current is not None:
             return current
-        last = self._last_attempt
-        if last is None or self.now() - last >= self.cold_retry:
-            self.refresh()
-        current = self._current
+        return self._load_first()
+
+    def _load_first(self) -> KeySet:
+        # Concurrent first callers wait for the one load in flight (bounded by the key store's own
+        # timeouts) instead of failing while it runs; after a failed load they fail with its reason.
+        with self._first_load:
+            last = self._last_attempt
+            if self._current is None and (last is None or self.now() - last >= self.cold_retry):
+                self.refresh()
+            current = self._current
         if current is None:
             reason = self.last_error or "the key store has not answered"
             raise KeyStoreUnavailable(f"no signing keys are loaded: {reason}")
@@ -193,8 +205,19 @@ class KeyRing:
                 del self._retired[kid]
 
     def sign(self, claims: dict[str, Any], *, typ: str) -> str:
+        """A compact JWS of ``claims`` by PyJWT, header ``{"alg", "kid", "typ"}`` (PyJWT sorts it).
+
+        Raises ``TypeError`` or ``ValueError`` for claims that are not JSON (``NaN`` included: we never
+        sign what we would refuse).
+        """
         signer = self.current().signer
-        return jws.sign(signer.algorithm, signer.material.private_key, {"kid": signer.kid, "typ": typ}, claims)
+        return jwt.encode(claims, signer.material.private_key, algorithm=signer.algorithm,
+                          headers={"kid": signer.kid, "typ": typ}, json_encoder=_StrictJSON)
+
+
+class _StrictJSON(json.JSONEncoder):
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**{**options, "allow_nan": False})
 
 
 def _b64url(data: bytes) -> str:

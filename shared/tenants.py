@@ -17,11 +17,11 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import jws
 from .cache import TtlCache
 from .database import Database
 from .errors import InvalidRequest, NotFound, TenantKeyInvalid
 from .jwks_fetch import FetchPolicy, TenantJwks
+from .keys import VerificationKey
 from .origins import ascii_origins, parse_origin
 from .secret_store import SecretStore, hs256_secret
 from .settings import LOOPBACK_HOSTS
@@ -75,7 +75,7 @@ class TenantRegistry:
             row = cursor.fetchone()
         return _tenant(row) if row else None
 
-    def keys(self, tenant: Tenant) -> Callable[[str | None, str], Sequence[jws.VerificationKey]]:
+    def keys(self, tenant: Tenant) -> Callable[[str | None, str], Sequence[VerificationKey]]:
         """The tenant's keys for a (kid, alg); empty for any algorithm but its own."""
         if tenant.public_key_pem:
             key = self._pem_key(tenant.tenant_id, tenant.public_key_pem)

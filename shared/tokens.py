@@ -1,10 +1,15 @@
 """Token rules: verify a JWT of a given kind, and the claims of the ones we mint.
 
+PyJWT does the JOSE work: it verifies every signature (and signs, in ``keys``).
 Each kind pins its algorithms, issuer, audience, required claims, ``typ`` and
 usertype; the token header only ever selects among keys we already trust
-(``kid`` is a lookup, ``jku``/``x5u``/``jwk`` are ignored).  Time claims are
-checked here with an injected ``now`` and a leeway of at most 60 s, one small
-function per claim, so tests need no sleeping.
+(``kid`` is a lookup, ``jku``/``x5u``/``x5c``/``jwk`` are ignored).  A token
+passes, in order: the pre-check (``jws.precheck``: what PyJWT does not refuse),
+our header rules, PyJWT's signature check with the algorithms pinned and the
+key chosen by us, and our claim rules.  PyJWT's own claim checks are off, so
+there is one set of claim rules with our reasons: time claims are checked here
+with an injected ``now`` and a leeway of at most 60 s, on every request, cache
+hit or miss, so tests need no sleeping.
 """
 
 from __future__ import annotations
@@ -12,23 +17,31 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
+import math
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
+
 from . import jws
 from .cache import TtlCache
 from .errors import InvalidRequest, RequestRejected
-from .keys import KeySet
+from .keys import KeySet, VerificationKey
 
 MAX_TOKEN_BYTES = 8 * 1024
 URN = "urn:invoicecloud:"
 BILLER_GUID = URN + "billerguid"
 USERTYPE = URN + "usertype"
 ORIGIN = URN + "origin"
+JOSE_LIBRARY = f"PyJWT {jwt.__version__}"
+
+# PyJWT checks the signature and nothing else: every claim rule is ours (``_Checker.claims``).
+_PYJWT = jwt.PyJWT(options={"verify_signature": True, "verify_exp": False, "verify_nbf": False,
+                            "verify_iat": False, "verify_aud": False, "verify_iss": False, "verify_sub": False,
+                            "verify_jti": False, "require": [], "enforce_minimum_key_length": True})
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,7 @@ class TokenRules:
 
 
 # Keys for a (kid, alg): our KeySet's, or a tenant's (public keys, or an HS256 secret as bytes).
-KeyLookup = Callable[[str | None, str], Sequence[jws.VerificationKey]]
+KeyLookup = Callable[[str | None, str], Sequence[VerificationKey]]
 
 
 def verify(token: str, keys: KeySet | KeyLookup, rules: TokenRules, *, now: dt.datetime, leeway: int,
@@ -54,18 +67,30 @@ def verify(token: str, keys: KeySet | KeyLookup, rules: TokenRules, *, now: dt.d
            cache: TtlCache[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Verify signature and claims; return the claims or raise ``reject``.
 
-    With a ``cache``, a token whose signature verified under the same trusted key set is not verified
-    again (its bytes cannot have changed); its claims are still checked against ``now`` every time.
+    With a ``cache``, a token verified under the same trusted key set is not verified again (the
+    key is the SHA-256 of its exact bytes, which cannot have changed): a hit calls no PyJWT decode.
+    Its claims are still checked against ``now`` every time.
     """
     check = _Checker(rules, reject)
+    if len(token) > MAX_TOKEN_BYTES:
+        raise check.fail("too_large", f"is longer than {MAX_TOKEN_BYTES} bytes")
     lookup = keys.lookup if isinstance(keys, KeySet) else keys
-    if cache is None or not isinstance(keys, KeySet) or len(token) > MAX_TOKEN_BYTES:
-        claims = check.signature(check.header(token), lookup)
+    if cache is None or not isinstance(keys, KeySet):
+        claims = check.verified(token, lookup)
     else:
         key = (hashlib.sha256(token.encode()).digest(), keys.trusted_id, rules.kind)
-        claims = cache.get_or_load(key, lambda: check.signature(check.header(token), lookup))
+        claims = cache.get_or_load(key, lambda: check.verified(token, lookup))
     check.claims(claims, int(now.timestamp()), leeway)
     return claims
+
+
+def framed(token: str, fail: Callable[[str, str], RequestRejected]) -> jws.Framed:
+    """The pre-check, its refusals raised through ``fail(what, description)``."""
+    try:
+        return jws.precheck(token, max_bytes=MAX_TOKEN_BYTES)
+    except jws.MalformedJWS as exc:
+        description = str(exc) if exc.what != "malformed" else f"is not a well-formed JWS: {exc}"
+        raise fail(exc.what, description) from None
 
 
 class _Checker:
@@ -76,14 +101,24 @@ class _Checker:
     def fail(self, what: str, description: str) -> RequestRejected:
         return self.reject(f"the {self.rules.kind} {description}", reason=f"{self.rules.reason_prefix}_{what}")
 
-    def header(self, token: str) -> jws.CompactJWS:
-        if len(token) > MAX_TOKEN_BYTES:
-            raise self.fail("too_large", f"is longer than {MAX_TOKEN_BYTES} bytes")
-        try:
-            parsed = jws.parse(token)
-        except jws.MalformedJWS:
-            raise self.fail("malformed", "is not a well-formed JWS compact serialization") from None
-        header = parsed.header
+    def verified(self, token: str, lookup: KeyLookup) -> dict[str, Any]:
+        """Pre-check, header rules, then PyJWT with each candidate key we chose; the claims, unchecked."""
+        header = framed(token, self.fail).header
+        alg, kid = self.header(header)
+        candidates = lookup(kid, alg)
+        if not candidates:
+            raise self.fail("key_untrusted", "is signed by a key we do not trust")
+        algorithms = sorted(self.rules.algorithms)  # pinned per kind, never read from the token
+        for key in candidates:
+            try:
+                decoded = _PYJWT.decode_complete(token, key, algorithms=algorithms)
+            except jwt.PyJWTError:  # a bad signature, or a key PyJWT refuses for this alg: not this key
+                continue
+            claims: dict[str, Any] = decoded["payload"]  # the segment the pre-check found strict JSON
+            return claims
+        raise self.fail("signature_invalid", "has a signature that does not verify with a trusted key")
+
+    def header(self, header: dict[str, Any]) -> tuple[str, str | None]:
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.rules.algorithms:
             allowed = ", ".join(sorted(self.rules.algorithms))
@@ -92,26 +127,10 @@ class _Checker:
         typ = header.get("typ")
         if not (typ is None or isinstance(typ, str)) or typ not in self.rules.allowed_typ:
             raise self.fail("typ_not_allowed", "has a typ header that does not belong to this kind of token")
-        if "crit" in header:
-            raise self.fail("crit_unsupported", "names critical header parameters we do not support")
-        return parsed
-
-    def signature(self, parsed: jws.CompactJWS, lookup: KeyLookup) -> dict[str, Any]:
-        alg, kid = parsed.header["alg"], parsed.header.get("kid")
+        kid = header.get("kid")
         if kid is not None and not isinstance(kid, str):
             raise self.fail("malformed", "has a kid header that is not a string")
-        candidates = lookup(kid, alg)
-        if not candidates:
-            raise self.fail("key_untrusted", "is signed by a key we do not trust")
-        if not any(jws.verify_signature(alg, key, parsed) for key in candidates):
-            raise self.fail("signature_invalid", "has a signature that does not verify with a trusted key")
-        try:
-            claims = json.loads(parsed.payload)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            claims = None
-        if not isinstance(claims, dict):
-            raise self.fail("malformed", "payload is not a JSON object")
-        return claims
+        return alg, kid
 
     def claims(self, claims: dict[str, Any], now: int, leeway: int) -> None:
         rules = self.rules
@@ -141,12 +160,17 @@ class _Checker:
             raise self.fail("issued_in_future", "was issued in the future (iat)")
 
     def _numeric(self, claims: dict[str, Any], name: str) -> float | None:
-        value = claims.get(name)
-        if value is None:
+        """A present time claim is a finite JSON number (RFC 7519 NumericDate); ``null`` is not absent."""
+        if name not in claims:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail("claim_invalid", f"has a {name!r} claim that is not a NumericDate")
-        return float(value)
+        value = claims[name]
+        try:
+            number = float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+        except OverflowError:  # an integer beyond any float
+            number = math.nan
+        if not math.isfinite(number):
+            raise self.fail("claim_invalid", f"has a {name!r} claim that is not a NumericDate (a finite number)")
+        return number
 
 
 def _audience_ok(aud: object, expected: str) -> bool:

@@ -444,3 +444,35 @@ def test_a_cached_verification_ends_when_its_key_stops_being_trusted(env: Env) -
     env.service.ic_keys.source = OtherKey()
     assert env.service.ic_keys.refresh()
     assert_rejected(env.exchange(token), "key we do not trust")
+
+
+def test_keys_named_by_x5u_or_x5c_headers_are_ignored(env: Env) -> None:
+    material = generate_self_signed("stranger", START)
+    assert isinstance(material.private_key, rsa.RSAPrivateKey)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    chain = [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in material.certificates]
+    token = jwt.encode(claims_of(env.mint()), material.private_key, algorithm="RS256",
+                       headers={"x5c": chain, "x5u": "https://evil.example/cert.pem"})
+    assert_rejected(env.exchange(token), "trusted key")
+
+
+def test_a_cache_hit_still_checks_the_time_claims(env: Env) -> None:
+    token = env.mint(expires_in=100)
+    assert env.exchange(token).status == 200  # verified by PyJWT once, its claims cached
+    env.clock.advance(100 + 61)
+    assert_rejected(env.exchange(token), "expired")
+
+
+def test_pyjwt_decodes_a_biller_jwt_once_and_a_cache_hit_not_at_all(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes: list[object] = []
+    original = jwt.PyJWS.decode_complete
+
+    def counting(self: jwt.PyJWS, *args: object, **kwargs: object) -> dict[str, object]:
+        decodes.append(args[0])
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+    monkeypatch.setattr(jwt.PyJWS, "decode_complete", counting)
+    token = env.mint()
+    assert env.exchange(token).status == 200
+    assert env.exchange(token).status == 200
+    assert decodes == [token]

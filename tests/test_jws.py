@@ -1,50 +1,172 @@
-"""Our JWS framing against PyJWT, an independent implementation, both ways."""
+"""Our JWS, signed and verified by PyJWT, against joserfc (an independent implementation) both ways;
+the pre-check's refusals; and the PyJWT traps we close (HS256 keyed by an RSA key, ``none``)."""
 
 from __future__ import annotations
 
+import ast
+import base64
 import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
 
-import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from joserfc import jwt as joserfc_jwt
+from joserfc.jwk import ECKey, OctKey, RSAKey
 
 from shared import jws
+from shared.certificates import generate_self_signed
+from shared.errors import InvalidRequest
+from shared.keys import KeyRing, KeyVersion
+from shared.tokens import MAX_TOKEN_BYTES, TokenRules, verify
+from tests.conftest import START
+from tests.raw_jws import b64, sign_raw
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
-CLAIMS = {"iss": "me", "n": 1, "list": [1, "two"], "unicode": "bücher", "exp": 4_000_000_000}
+SECRET = b"s" * 32
+CLAIMS = {"iss": "me", "aud": "you", "n": 1, "list": [1, "two"], "unicode": "bücher", "exp": 4_000_000_000}
+ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("alg", "key"), [("RS256", RSA_KEY), ("ES256", EC_KEY)])
-def test_pyjwt_verifies_what_we_sign(alg: str, key: jws.PrivateKey) -> None:
-    token = jws.sign(alg, key, {"kid": "k1", "typ": "at+jwt"}, CLAIMS)
-    assert jwt.decode(token, key.public_key(), algorithms=[alg]) == CLAIMS
-    assert jwt.get_unverified_header(token) == {"alg": alg, "kid": "k1", "typ": "at+jwt"}
+class OneKeySource:
+    description = "one key"
+
+    def __init__(self, algorithm: str) -> None:
+        self.version = KeyVersion("v1", generate_self_signed("k", START - dt.timedelta(days=1),
+                                                            algorithm=algorithm), START - dt.timedelta(days=1))
+
+    def load(self) -> list[KeyVersion]:
+        return [self.version]
 
 
-@pytest.mark.parametrize(("alg", "key"), [("RS256", RSA_KEY), ("ES256", EC_KEY)])
-def test_we_verify_what_pyjwt_signs(alg: str, key: jws.PrivateKey) -> None:
-    token = jwt.encode(CLAIMS, key, algorithm=alg, headers={"kid": "k2"})
-    parsed = jws.parse(token)
-    assert parsed.header["kid"] == "k2"
-    assert jws.verify_signature(alg, key.public_key(), parsed)
-    assert not jws.verify_signature(alg, (RSA_KEY if alg == "ES256" else EC_KEY).public_key(), parsed)
+def rules(*algorithms: str, typ: frozenset[str | None] = frozenset({None, "JWT"})) -> TokenRules:
+    return TokenRules(kind="test JWT", algorithms=frozenset(algorithms), issuer="me", audience="you", required=(),
+                      require_exp=True, allowed_typ=typ)
+
+
+def check(token: str, key: Any, *algorithms: str) -> dict[str, Any]:
+    return verify(token, lambda kid, alg: [key], rules(*algorithms), now=START, leeway=60)
+
+
+def refusal(token: str, key: Any = None, *algorithms: str) -> str:
+    with pytest.raises(InvalidRequest) as caught:
+        check(token, key if key is not None else RSA_KEY.public_key(), *(algorithms or ("RS256",)))
+    return caught.value.reason
+
+
+# --- joserfc checks what PyJWT signs for us, and we take what joserfc signs ----------------------
+
+
+@pytest.mark.parametrize(("algorithm", "joserfc_key"), [("RS256", RSAKey), ("ES256", ECKey)])
+def test_joserfc_verifies_what_our_key_ring_signs(algorithm: str, joserfc_key: Any) -> None:
+    source = OneKeySource(algorithm)
+    ring = KeyRing(source, lambda: START, algorithm=algorithm)
+    token = ring.sign(CLAIMS, typ="at+jwt")
+    public = joserfc_key.import_key(source.version.public_key)
+    decoded = joserfc_jwt.decode(token, public, algorithms=[algorithm])
+    assert decoded.header == {"alg": algorithm, "kid": source.version.kid, "typ": "at+jwt"}
+    assert decoded.claims == CLAIMS
+
+
+@pytest.mark.parametrize(("algorithm", "private", "public"), [
+    ("RS256", RSAKey.import_key(RSA_KEY), RSA_KEY.public_key()),
+    ("ES256", ECKey.import_key(EC_KEY), EC_KEY.public_key()),
+    ("HS256", OctKey.import_key(SECRET), SECRET),
+])
+def test_we_verify_what_joserfc_signs_and_nothing_else(algorithm: str, private: Any, public: Any) -> None:
+    token = joserfc_jwt.encode({"alg": algorithm, "kid": "k2"}, CLAIMS, private, algorithms=[algorithm])
+    assert check(token, public, algorithm) == CLAIMS
+    head, body, signature = token.split(".")
+    flipped = base64.urlsafe_b64decode(signature + "==")
+    flipped = bytes([flipped[0] ^ 1]) + flipped[1:]
+    assert refusal(f"{head}.{body}.{b64(flipped)}", public, algorithm) == "token_signature_invalid"
 
 
 def test_a_signature_by_another_key_does_not_verify() -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    token = jws.sign("RS256", other, {}, CLAIMS)
-    assert not jws.verify_signature("RS256", RSA_KEY.public_key(), jws.parse(token))
+    token = joserfc_jwt.encode({"alg": "RS256"}, CLAIMS, RSAKey.import_key(other))
+    assert refusal(token) == "token_signature_invalid"
+
+
+# --- the pre-check ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("token", ["a.b", "a.b.c.d", "!!!!.e30.AA", "e30=.e30.AA", "W10.e30.AA", "bnVsbA.e30.AA",
-                                   "e30.e30.A", "e30.e31.AA"])
+                                   "e30.e30.A", "e30.e31.AA", "e30.W10.AA", "e30.e30.AA=="])
 def test_malformed_compact_serializations_are_refused(token: str) -> None:
     with pytest.raises(jws.MalformedJWS):
-        jws.parse(token)
+        jws.precheck(token, max_bytes=MAX_TOKEN_BYTES)
 
 
-def test_an_es256_signature_of_the_wrong_length_never_verifies() -> None:
-    token = jws.sign("ES256", EC_KEY, {}, {"t": dt.datetime.now().isoformat()})
-    head, body, _ = token.split(".")
-    assert not jws.verify_signature("ES256", EC_KEY.public_key(), jws.parse(f"{head}.{body}.{'A' * 90}"))
+@pytest.mark.parametrize(("header", "payload", "text"), [
+    ('{"alg":"RS256","alg":"RS256"}', "{}", "duplicate member 'alg'"),
+    ('{"alg":"RS256"}', '{"a":{"b":1,"b":1}}', "duplicate member 'b'"),
+    ('{"alg":"RS256"}', '{"exp":NaN}', "NaN is not a JSON number"),
+    ('{"alg":"RS256"}', '{"exp":-Infinity}', "-Infinity is not a JSON number"),
+    ('{"alg":"RS256","x":Infinity}', "{}", "Infinity is not a JSON number"),
+    ('{"alg":"RS256"}', '"a string"', "payload is not a JSON object"),
+])
+def test_json_that_parsers_read_differently_is_refused(header: str, payload: str, text: str) -> None:
+    with pytest.raises(jws.MalformedJWS, match=text):
+        jws.precheck(sign_raw(RSA_KEY, header, payload), max_bytes=MAX_TOKEN_BYTES)
+
+
+def test_a_payload_that_is_not_utf8_is_refused() -> None:
+    token = f"{b64(b'{}')}.{b64(json.dumps(CLAIMS).encode('utf-16'))}.AA"
+    with pytest.raises(jws.MalformedJWS, match="not UTF-8"):
+        jws.precheck(token, max_bytes=MAX_TOKEN_BYTES)
+
+
+@pytest.mark.parametrize("header", [{"alg": "RS256", "crit": ["exp"], "exp": 1},
+                                    {"alg": "RS256", "b64": False, "crit": ["b64"]}, {"alg": "RS256", "b64": True}])
+def test_crit_and_b64_headers_are_refused(header: dict[str, Any]) -> None:
+    assert refusal(sign_raw(RSA_KEY, json.dumps(header), json.dumps(CLAIMS))) == "token_crit_unsupported"
+
+
+def test_a_token_over_the_size_cap_is_refused_before_it_is_decoded() -> None:
+    assert refusal("x" * (MAX_TOKEN_BYTES + 1)) == "token_too_large"
+
+
+# --- what PyJWT would let through if we let it ----------------------------------------------------
+
+
+def test_hs256_keyed_with_our_rsa_public_key_is_refused() -> None:
+    pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    token = sign_raw(pem, '{"alg":"HS256"}', json.dumps(CLAIMS))
+    assert refusal(token) == "token_alg_not_allowed"  # RS256 kinds never take HS256
+    assert refusal(token, pem, "HS256") == "token_signature_invalid"  # and PyJWT refuses a PEM as an HMAC secret
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "RS512", "PS256", "ES256K", ""])
+def test_algorithms_outside_the_kinds_are_refused(alg: str) -> None:
+    token = f"{b64(json.dumps({'alg': alg}).encode())}.{b64(json.dumps(CLAIMS).encode())}."
+    assert refusal(token) in ("token_alg_not_allowed", "token_malformed")
+
+
+@pytest.mark.parametrize("header", ["jwk", "jku", "x5u", "x5c"])
+def test_key_headers_are_ignored(header: str) -> None:
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    named = {"jwk": RSAKey.import_key(stranger.public_key()).as_dict(), "jku": "https://evil.example/jwks",
+             "x5u": "https://evil.example/cert.pem", "x5c": ["MIIB"]}[header]
+    token = sign_raw(stranger, json.dumps({"alg": "RS256", header: named}), json.dumps(CLAIMS))
+    assert refusal(token) == "token_signature_invalid"
+
+
+def test_no_code_of_ours_computes_or_checks_a_jws_signature() -> None:
+    """Signatures over a signing input are PyJWT's (certificates.py signs X.509 certificates, not JWS)."""
+    primitives = {"PKCS1v15", "ECDSA", "encode_dss_signature", "decode_dss_signature"}
+    for path in (ROOT / "shared").glob("*.py"):
+        if path.name == "certificates.py":
+            continue
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Name) and node.id in primitives:
+                found.add(node.id)
+            elif isinstance(node, ast.Attribute) and (node.attr in primitives | {"verify"} or (
+                    node.attr == "new" and isinstance(node.value, ast.Name) and node.value.id == "hmac")):
+                found.add(node.attr)  # key.verify(...), padding.PKCS1v15(), hmac.new(...)
+        assert not found, f"{path.name} does JWS cryptography itself: {found}"

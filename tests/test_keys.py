@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,3 +158,58 @@ def test_disabled_and_expired_versions_are_not_trusted(materials: list) -> None:
 
 def test_pkcs12_round_trip_keeps_the_chain(materials: list) -> None:
     assert parse_secret(to_pkcs12_secret(materials[0]), PKCS12, name="x").certificates == materials[0].certificates
+
+
+class SlowSource:
+    """A key source whose first load waits until the test lets it finish (a cold Key Vault)."""
+
+    description = "a slow source"
+
+    def __init__(self, versions: list[KeyVersion]) -> None:
+        self.versions = versions
+        self.loading = threading.Event()
+        self.release = threading.Event()
+        self.loads = 0
+
+    def load(self) -> list[KeyVersion]:
+        self.loads += 1
+        self.loading.set()
+        self.release.wait(timeout=30)
+        return list(self.versions)
+
+
+def test_concurrent_first_callers_wait_for_the_load_in_flight(materials: list) -> None:
+    source = SlowSource([KeyVersion("v", materials[0], START)])
+    ring = KeyRing(source, lambda: START)
+    outcomes: list[object] = []
+
+    def first_request() -> None:
+        try:
+            outcomes.append(ring.current().signer.kid)
+        except KeyStoreUnavailable as exc:
+            outcomes.append(exc)
+
+    loader = threading.Thread(target=first_request)
+    loader.start()
+    assert source.loading.wait(timeout=30)
+    others = [threading.Thread(target=first_request) for _ in range(4)]
+    for thread in others:
+        thread.start()
+    for thread in others:  # without the wait they fail at once with 503; with it they are still waiting
+        thread.join(timeout=0.1)
+    source.release.set()
+    for thread in [loader, *others]:
+        thread.join(timeout=30)
+    assert outcomes == [KeyVersion("v", materials[0], START).kid] * 5
+    assert source.loads == 1
+
+
+def test_callers_that_waited_for_a_failed_first_load_fail_with_its_reason(materials: list) -> None:
+    source = SlowSource([])
+    source.release.set()
+    ring = KeyRing(source, lambda: START)
+    with pytest.raises(KeyStoreUnavailable, match="no enabled, unexpired key version"):
+        ring.current()
+    with pytest.raises(KeyStoreUnavailable, match="no enabled, unexpired key version"):
+        ring.current()  # within cold_retry: no second load
+    assert source.loads == 1
