@@ -17,12 +17,12 @@ import azure.functions as func
 import pytest
 
 import function_app
+from shared import edge
 from shared.billers import Actor
 from shared.local_keys import LocalKeySource
 from shared.service import PayerAuth
 from shared.settings import Settings
 from tools.cli import DEMO_BILLER_GUID, create_schema
-from shared import edge
 from tools.localhost import encode_response
 
 START = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)

@@ -253,13 +253,15 @@ def the_app() -> Any:
 
 
 def serve(host_name: str, port: int, *, platform: Platform = "flex", with_edge: bool = True,
-          local_dir: Path | None = None) -> ThreadingHTTPServer:
+          local_dir: Path | None = None, key: str = "") -> ThreadingHTTPServer:
     """Serve function_app in this process (one instance) in a background thread; returns the server.
 
-    ``with_edge=False`` serves the bare host, as Azure would without API Management in front.
+    ``with_edge=False`` serves the bare host, as Azure would without API Management in front.  The
+    function key is ``key``, else the one kept in ``local_dir`` (default: the settings' folder).
     """
     app = the_app()
-    key = function_key(local_dir or app.SETTINGS.local_dir) if platform == "flex" else ""
+    if platform == "flex" and not key:
+        key = function_key(local_dir or app.SETTINGS.local_dir)
     host = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key)
     answer: Answer = host.handle
     if with_edge:
@@ -294,23 +296,27 @@ class RoundRobin:
             connection.close()
 
 
-def start_instances(count: int, platform: Platform) -> tuple[list[subprocess.Popen[str]], list[int]]:
+def start_instances(count: int, platform: Platform, key: str) -> tuple[list[subprocess.Popen[str]], list[int]]:
     """Each instance a process of its own (``--instance``), on a loopback port it reports on stdout."""
-    children = [subprocess.Popen([sys.executable, "-m", "tools.localhost", "--instance", "--platform", platform],  # noqa: S603 - our own module
-                                 cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "tools.localhost", "--instance", "--platform", platform]
+    children = [subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
                 for _ in range(count)]
     ports = []
     for child in children:
-        assert child.stdout is not None
+        if child.stdin is None or child.stdout is None:
+            raise RuntimeError("an instance process has no pipes")
+        child.stdin.write(key + "\n")  # the key the edge sends; never on a command line
+        child.stdin.flush()
         ports.append(int(child.stdout.readline().split()[-1]))
     return children, ports
 
 
-def serve_instances(host_name: str, port: int, count: int, platform: Platform) -> tuple[ThreadingHTTPServer,
-                                                                                         list[Any]]:
+def serve_instances(host_name: str, port: int, count: int, platform: Platform,
+                    local_dir: Path | None = None) -> tuple[ThreadingHTTPServer, list[subprocess.Popen[str]]]:
+    """The edge on ``port``, round-robin over ``count`` instance processes (each reads the same settings)."""
     app = the_app()
-    key = function_key(app.SETTINGS.local_dir) if platform == "flex" else ""
-    children, ports = start_instances(count, platform)
+    key = function_key(local_dir or app.SETTINGS.local_dir) if platform == "flex" else ""
+    children, ports = start_instances(count, platform, key)
     routes = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key).routes
     front = LocalEdge(RoundRobin(ports).handle, routes, platform=platform, key=key,
                       cookie_name=app.SETTINGS.cookie_name, development=app.SETTINGS.development)
@@ -319,7 +325,8 @@ def serve_instances(host_name: str, port: int, count: int, platform: Platform) -
 
 def run_instance(platform: Platform) -> None:
     """One instance: the bare host on a loopback port; it ends when its parent does (stdin closes)."""
-    server = serve("127.0.0.1", 0, platform=platform, with_edge=False)
+    key = sys.stdin.readline().strip()
+    server = serve("127.0.0.1", 0, platform=platform, with_edge=False, key=key)
     print(f"instance listening on {server.server_address[1]}", flush=True)
     sys.stdin.read()
 
