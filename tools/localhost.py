@@ -173,8 +173,9 @@ def make_handler(answer: Answer, max_body: int) -> type[BaseHTTPRequestHandler]:
                 raise Refused(400)
             self.command, target, self.request_version = parts
             headers = self.read_headers()
-            if any(v.lower() == "close" for k, v in headers if k.lower() == "connection"):
-                self.close_connection = True
+            connection = ",".join(v for k, v in headers if k.lower() == "connection").lower()
+            self.close_connection = "close" in connection or (
+                self.request_version == "HTTP/1.0" and "keep-alive" not in connection)
             body = self.read_body(headers)
             return RawRequest(self.command, target, tuple(headers), body)
 
@@ -291,7 +292,8 @@ class RoundRobin:
             connection.putheader("Content-Length", str(len(request.body)))
             connection.endheaders(request.body)
             reply = connection.getresponse()
-            return RawResponse(reply.status, reply.getheaders(), reply.read())
+            headers = [(k, v) for k, v in reply.getheaders() if k.lower() not in ("server", "date")]
+            return RawResponse(reply.status, headers, reply.read())
         finally:
             connection.close()
 
