@@ -22,6 +22,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import html
 import http.client
 import itertools
@@ -363,6 +364,13 @@ def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            if urlsplit(f"http://{self.headers.get('Host', '')}").hostname != host_name:
+                # http://localhost:<port> would be another origin than the one the demo JWT names
+                self.send_response(302)
+                self.send_header("Location", f"{server.origin}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             origin = f"http://{self.headers.get('Host', f'{host_name}:{port}')}"
             if path in ("/", "/index.html"):
                 self._send(200, STATIC_TYPES[".html"], demo_page(api_base, server.biller_jwt, origin))
@@ -391,21 +399,21 @@ def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -
     return server
 
 
-def demo_biller_jwt() -> str | None:
-    """A fresh biller JWT for the demo biller, or None before ``tools.cli init``."""
+def demo_biller_jwt(domain: str) -> str | None:
+    """A fresh biller JWT for the demo biller at ``domain`` (the demo page's), or None before ``tools.cli init``."""
     import function_app
     from shared.billers import Actor
     from shared.errors import PayerAuthError
-    from tools.cli import DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN
+    from tools.cli import DEMO_BILLER_GUID
 
     try:
         tokens = function_app.endpoints().service.biller_tokens
-        return tokens.mint(DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN, Actor(sub="localhost-demo")).token
+        return tokens.mint(DEMO_BILLER_GUID, domain, Actor(sub="localhost-demo")).token
     except PayerAuthError:
         return None
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, default=7071)
@@ -418,19 +426,47 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instance", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    if args.instance:
-        run_instance(args.platform)
-        return
-    children: list[Any] = []
+    from shared.errors import ConfigurationError
+
+    try:
+        if args.instance:
+            run_instance(args.platform)
+            return 0
+        return run(args)
+    except ConfigurationError:
+        return 2  # function_app has logged the setting and what to put there, once: no traceback
+    except BusyPort as busy:
+        print(busy, file=sys.stderr)
+        return 2
+
+
+class BusyPort(Exception):
+    pass
+
+
+def bound(make: Callable[[], Any], port: int, flag: str) -> Any:
+    try:
+        return make()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise BusyPort(f"port {port} is in use: choose another with {flag}") from None
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    children: list[subprocess.Popen[str]] = []
     if args.instances > 1:
-        front, children = serve_instances(args.host, args.port, args.instances, args.platform)
+        front, children = bound(lambda: serve_instances(args.host, args.port, args.instances, args.platform),
+                                args.port, "--port (make run PORT=...)")
     else:
-        front = serve(args.host, args.port, platform=args.platform)
+        front = bound(lambda: serve(args.host, args.port, platform=args.platform), args.port,
+                      "--port (make run PORT=...)")
     servers: list[ThreadingHTTPServer] = [front]
     print(f"Functions: http://{args.host}:{args.port}  ({args.platform}, {args.instances} instance(s))", flush=True)
-    token = demo_biller_jwt() if args.demo_port else None
+    token = demo_biller_jwt(f"{args.demo_host}:{args.demo_port}") if args.demo_port else None
     if token:
-        servers.append(serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}", token))
+        servers.append(bound(lambda: serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}",
+                                                token), args.demo_port, "--demo-port (make run DEMO_PORT=...)"))
         print(f"Demo biller page: http://{args.demo_host}:{args.demo_port}/  (flows: ?flow=auto|bootstrap|cookie|body)",
               flush=True)
     elif args.demo_port:
@@ -443,6 +479,7 @@ def main(argv: list[str] | None = None) -> None:
             stop(server)
         for child in children:
             child.terminate()
+    return 0
 
 
 def stop(server: ThreadingHTTPServer) -> None:
@@ -451,4 +488,4 @@ def stop(server: ThreadingHTTPServer) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
