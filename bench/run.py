@@ -181,7 +181,7 @@ class IoCounter:
 
 
 def http_load(service: PayerAuth, token: str, seconds: float, concurrency: int) -> dict[str, Any]:
-    server = serve("127.0.0.1", 0)
+    server = serve("127.0.0.1", 0, platform="flex")  # one Flex instance behind the edge: one request at a time
     function_app.install(service)
     port = server.server_address[1]
     cpu_before = time.process_time()
@@ -198,6 +198,7 @@ def http_load(service: PayerAuth, token: str, seconds: float, concurrency: int) 
     result["server_cores_used"] = server_cpu / wall
     result["rps_per_core"] = result["requests"] / server_cpu if server_cpu else None
     result["concurrency"] = concurrency
+    result["platform"], result["instances"] = "flex", 1
     return result
 
 
@@ -301,7 +302,8 @@ def report(r: dict[str, Any]) -> None:
         print(f"  {name:42s} median {row['median_us']:8.1f} µs  p99 {row['p99_us']:8.1f} µs  "
               f"{row['per_second']:9.0f}/s  x floor {row['median_us'] / floor:5.2f}")
     h = r["5_http"]
-    print(f"  5 HTTP, {h['concurrency']} connections: {h['rps']:.0f} req/s, p50 {h['p50_ms']:.2f} ms, "
+    print(f"  5 HTTP ({h.get('platform', '?')}, {h.get('instances', '?')} instance), {h['concurrency']} connections: "
+          f"{h['rps']:.0f} req/s, p50 {h['p50_ms']:.2f} ms, "
           f"p99 {h['p99_ms']:.2f} ms, errors {h['errors']}, server {h['server_cores_used']:.2f} cores "
           f"-> {h['rps_per_core']:.0f} req/s per core")
     c = r["8_cold_start"]

@@ -199,9 +199,10 @@ def make_handler(answer: Answer, max_body: int) -> type[BaseHTTPRequestHandler]:
             names = {k.lower(): v for k, v in headers}
             if names.get("transfer-encoding", "").lower() == "chunked":
                 return self.read_chunked()
-            length = names.get("content-length", "0").strip() or "0"
-            if not length.isdigit():
-                raise Refused(400)
+            lengths = [v.strip() for k, v in headers if k.lower() == "content-length"]
+            length = lengths[0] if lengths else "0"
+            if len(lengths) > 1 or not length.isdigit():
+                raise Refused(400)  # Kestrel: RequestRejectionReason.MultipleContentLengths / InvalidContentLength
             if int(length) > max_body:
                 raise Refused(413)  # without reading it
             return self.rfile.read(int(length))
