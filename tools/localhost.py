@@ -92,7 +92,7 @@ def body_limit() -> int:
 def function_key(local_dir: Path) -> str:
     """The local function key (Azure keeps them in the host's secrets; APIM sends one): made once."""
     path = local_dir / "function-key"
-    if not path.exists():
+    if not path.exists() or not path.read_text().strip():
         local_dir.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(32) + "\n")
