@@ -6,6 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
@@ -24,14 +27,18 @@ from tools.localhost import (
     DEFAULT_BODY_LIMIT,
     RoundRobin,
     body_limit,
+    demo_biller_jwt,
     encode_response,
     host_route_prefix,
     listen,
     route_pattern,
     serve,
+    serve_demo,
     serve_instances,
     stop,
 )
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HOST_HEADERS = {"server", "date", "content-length", "connection"}  # all an answer of the host's own carries
 PREFLIGHT = [("Origin", DEMO_ORIGIN), ("Access-Control-Request-Method", "GET"),
@@ -478,3 +485,44 @@ def test_the_function_key_file_is_reused(tmp_path: Path) -> None:
 
     assert function_key(tmp_path) == function_key(tmp_path)
     assert oct((tmp_path / "function-key").stat().st_mode & 0o777) == "0o600"
+
+
+# --- the command's messages ----------------------------------------------------------------------
+
+def run_localhost(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(tmp), **env}
+    return subprocess.run([sys.executable, "-m", "tools.localhost", "--host", "127.0.0.1", "--demo-port", "0", *args],
+                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_busy_port_is_one_line_naming_the_flag(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_localhost(tmp_path, "--port", str(port))
+    assert done.returncode == 2
+    assert done.stderr == f"port {port} is in use: choose another with --port (make run PORT=...)\n"
+
+
+def test_a_bad_setting_is_reported_once_without_a_traceback(tmp_path: Path) -> None:
+    done = run_localhost(tmp_path, "--port", "0", PAYERAUTH_LEEWAY="soon")
+    assert done.returncode == 2
+    assert done.stderr.count("PAYERAUTH_LEEWAY") == 1 and "Traceback" not in done.stderr
+
+
+def test_the_demo_page_opened_as_localhost_redirects_to_the_origin_its_jwt_names() -> None:
+    demo = serve_demo("127.0.0.1", 0, "http://localhost:7071", "jwt")
+    try:
+        answer = send(demo, "GET", "/?flow=body", [("Host", f"localhost:{demo.server_address[1]}")])
+        assert answer.status == 302 and answer.getheader("Location") == f"{demo.origin}/?flow=body"
+        assert send(demo, "GET", "/?flow=body", [("Host", demo.origin.removeprefix("http://"))]).status == 200
+    finally:
+        stop(demo)
+
+
+def test_the_demo_biller_jwt_names_the_demo_port(env: Env) -> None:
+    import jwt
+
+    token = demo_biller_jwt("127.0.0.1:8081")
+    assert token and jwt.decode(token, options={"verify_signature": False})["domain"] == "127.0.0.1:8081"
