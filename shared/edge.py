@@ -48,9 +48,10 @@ def grantable_origin(value: str | None, *, development: bool) -> str | None:
 
 
 def is_preflight(method: str, headers: Headers) -> bool:
-    """A CORS preflight as the Fetch standard and ASP.NET Core's CORS middleware see one."""
-    names = {name.lower() for name, value in headers if value}
-    return method == "OPTIONS" and "origin" in names and "access-control-request-method" in names
+    """A CORS preflight as ASP.NET Core's ``CorsMiddleware`` sees one: ``OPTIONS`` (any case) carrying the
+    ``Origin`` and ``Access-Control-Request-Method`` headers, whatever their values."""
+    names = {name.lower() for name, _ in headers}
+    return method.upper() == "OPTIONS" and "origin" in names and "access-control-request-method" in names
 
 
 def preflight(headers: Headers, *, development: bool) -> Response:

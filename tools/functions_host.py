@@ -88,7 +88,7 @@ class Route:
     anonymous: bool
 
     def accepts(self, method: str) -> bool:
-        return self.methods is None or method in self.methods
+        return self.methods is None or method.upper() in self.methods  # HttpMethodRouteConstraint ignores case
 
 
 def route_pattern(template: str, prefix: str) -> re.Pattern[str]:
