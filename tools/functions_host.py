@@ -243,9 +243,10 @@ class FunctionsHost:
     """Routes a request to the app's function and answers as the host would.
 
     Flex: the CORS middleware answers every preflight (204, no CORS headers: the platform's origin list
-    is empty), ``AuthLevel.FUNCTION`` needs the function key, and one request runs at a time
-    (``perInstanceConcurrency`` is 1 for Python on Flex).  Core Tools: preflights reach the function,
-    auth is bypassed, requests run concurrently.
+    is empty), ``AuthLevel.FUNCTION`` needs the function key, and one request runs at a time (HTTP
+    ``perInstanceConcurrency`` defaults to 1 for Python at every instance size; Learn, "Flex Consumption
+    plan", concurrency).  Core Tools: preflights reach the function, auth is bypassed, requests run
+    concurrently (the worker's thread pool).
     """
 
     def __init__(self, app: Any, prefix: str, *, platform: Platform = "flex", function_key: str = "") -> None:
