@@ -526,3 +526,20 @@ def test_the_demo_biller_jwt_names_the_demo_port(env: Env) -> None:
 
     token = demo_biller_jwt("127.0.0.1:8081")
     assert token and jwt.decode(token, options={"verify_signature": False})["domain"] == "127.0.0.1:8081"
+
+
+def test_a_chunked_body_reaches_the_function_and_counts_against_the_limit(env: Env,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "4096")
+    server = serve("127.0.0.1", 0, local_dir=env.tmp)
+    function_app.install(env.service)
+    try:
+        body = exchange_body(env)
+        chunks = [f"{len(part):x}\r\n".encode() + part + b"\r\n" for part in (body[:50], body[50:])]
+        chunked = b"".join(chunks) + b"0\r\n\r\n"
+        headers = [FORM, ("Origin", DEMO_ORIGIN), ("Transfer-Encoding", "chunked")]
+        assert send(server, "POST", "/api/payer/token", headers, chunked).status == 200
+        too_long = b"1001\r\n" + b"a" * 4097 + b"\r\n0\r\n\r\n"
+        assert_host_answer(send(server, "POST", "/api/payer/token", headers, too_long), 413)
+    finally:
+        stop(server)

@@ -210,10 +210,10 @@ def make_handler(answer: Answer, max_body: int) -> type[BaseHTTPRequestHandler]:
         def read_chunked(self) -> bytes:
             body = b""
             while size := int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16):
+                if len(body) + size > max_body:
+                    raise Refused(413)
                 body += self.rfile.read(size)
                 self.rfile.readline(3)
-                if len(body) > max_body:
-                    raise Refused(413)
             while self.rfile.readline(MAX_HEADERS_TOTAL) not in (b"\r\n", b"\n", b""):
                 pass  # trailers
             return body
