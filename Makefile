@@ -4,6 +4,17 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINTED := shared function_app.py tools tests bench
+# make run PORT=7072 DEMO_PORT=8081 PLATFORM=core-tools INSTANCES=2 (python -m tools.localhost --help)
+PORT ?= 7071
+DEMO_PORT ?= 8080
+PLATFORM ?= flex
+INSTANCES ?= 1
+HOST_FLAGS = --port $(PORT) --demo-port $(DEMO_PORT) --platform $(PLATFORM) --instances $(INSTANCES)
+ifneq ($(PORT),7071)
+# discovery, the issuer and the printed curl follow the port, unless set already
+export PAYERAUTH_PUBLIC_BASE_URL ?= http://localhost:$(PORT)
+export PAYERAUTH_PAYER_ISSUER ?= http://localhost:$(PORT)
+endif
 
 .PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity soak
 
@@ -15,15 +26,16 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)
 
 ## run: create keys, databases and the demo biller, print a biller JWT and a curl, serve on :7071
+## as the Flex Consumption host behind the edge (what Azure runs)
 run: $(STAMP)
-	$(PY) -m tools.cli init
-	$(PY) -m tools.localhost
+	$(PY) -m tools.cli init --domain 127.0.0.1:$(DEMO_PORT)
+	$(PY) -m tools.localhost $(HOST_FLAGS)
 
 init: $(STAMP)
 	$(PY) -m tools.cli init
 
 host: $(STAMP)
-	$(PY) -m tools.localhost
+	$(PY) -m tools.localhost $(HOST_FLAGS)
 
 ## test: linters, type checks and the whole suite (what .ci/run runs)
 test: $(STAMP) system-deps lint typecheck unit

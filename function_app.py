@@ -30,7 +30,8 @@ except ConfigurationError as exc:
     logging.getLogger("payerauth").critical("%s", exc.description)
     raise
 
-app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+# Every function needs the function key (API Management sends it); only the health probe is open.
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 _endpoints: Endpoints | None = None
 _lock = threading.Lock()
@@ -124,6 +125,6 @@ def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().openapi)
 
 
-@app.route(route="api/health", methods=["GET"])
+@app.route(route="api/health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
     return serve(req, endpoints().health)

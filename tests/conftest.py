@@ -17,6 +17,7 @@ import azure.functions as func
 import pytest
 
 import function_app
+from shared import edge
 from shared.billers import Actor
 from shared.local_keys import LocalKeySource
 from shared.service import PayerAuth
@@ -51,7 +52,7 @@ class Clock:
 
 @dataclass
 class Answer:
-    """What the platform sends to the browser for a function's response."""
+    """What the browser gets for a function's response: as the host writes it, through the edge."""
 
     status: int
     headers: list[tuple[str, str]]
@@ -87,7 +88,7 @@ class Env:
                                    params=dict(parse_qsl(urlsplit(path).query)), route_params=dict(route or {}),
                                    body=body)
         status, out_headers, out_body = encode_response(function(request))
-        return Answer(status, out_headers, out_body)
+        return Answer(status, edge.response_headers(out_headers, self.settings.cookie_name), out_body)
 
     def exchange(self, token: str | None = None, *, origin: str | None = DEMO_ORIGIN,
                  delivery: str | None = None, fields: Mapping[str, str] | None = None,

@@ -1,5 +1,6 @@
 """The web component in a real browser (Debian's Chromium driven by Playwright), cross-site:
-the demo biller page on http://127.0.0.1:<port>, the functions on http://localhost:<port>."""
+the demo biller page on http://127.0.0.1:<port>, the functions on http://localhost:<port> as Azure
+serves them (the Flex Consumption host behind the edge: tools/localhost.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 import pytest
 
 import function_app
-import tools.localhost
+import shared.edge
+from shared.web import Response
 from tests.conftest import Env
 from tools.localhost import serve, serve_demo, stop
 
@@ -52,7 +54,7 @@ class Sites:
 
 @pytest.fixture
 def sites(env: Env) -> Iterator[Sites]:
-    functions = serve("localhost", 0)
+    functions = serve("localhost", 0, local_dir=env.tmp)  # platform flex, behind the edge
     function_app.install(env.service)
     sites = Sites(env, f"http://localhost:{functions.server_address[1]}", "", [functions])
     yield sites
@@ -135,6 +137,25 @@ def test_logout_ends_the_cookie_session(page: Any, sites: Sites) -> None:
     assert page.evaluate("document.querySelector('payer-auth').profile().then(() => 200, e => e.status)") == 401
 
 
+def test_the_session_cookie_is_stored_as_a_host_cookie_with_no_domain(page: Any, sites: Sites) -> None:
+    """The host writes an empty ``domain=``; the edge removes it, so the browser keeps a host-only cookie."""
+    open_demo(page, sites, "cookie")
+    (set_cookie,) = [r.headers_array() for r in page.seen["responses"] if r.url.endswith("/api/payer/token")]
+    (value,) = [h["value"] for h in set_cookie if h["name"].lower() == "set-cookie"]
+    assert "domain" not in value.lower() and value.endswith("; Partitioned")
+    (cookie,) = page.context.cookies()
+    assert cookie["name"].startswith("__Host-") and cookie["domain"] == "localhost"  # host-only: no leading dot
+
+
+def test_without_the_edge_answering_preflights_the_body_flow_fails_as_it_did_in_azure(
+        page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why the edge answers preflights: on Flex the host answers them itself, 204 with no CORS headers."""
+    monkeypatch.setattr(shared.edge, "preflight", lambda headers, development: Response(204))
+    result = open_demo(page, sites, "body")
+    assert result["error"]["status"] == 0, result  # the Bearer GET's preflight failed: a network error
+    assert page.locator("payer-auth").get_attribute("data-state") == "error"
+
+
 def test_the_body_flow_keeps_the_token_in_memory_only(page: Any, sites: Sites) -> None:
     open_demo(page, sites, "body")
     (headers,) = sent_headers(page, "/api/payer/profile")
@@ -159,7 +180,7 @@ def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_
 def test_without_partitioned_chromium_drops_the_cookie_and_auto_falls_back_to_body(
         page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
     """Why the edge adds Partitioned: without it this third-party cookie never comes back."""
-    monkeypatch.setattr(tools.localhost, "edge", lambda headers, name: list(headers))
+    monkeypatch.setattr(shared.edge, "add_partitioned", lambda set_cookie, name: set_cookie)
     result = open_demo(page, sites, "auto")
     assert result["flow"] == "body-fallback"
     assert page.context.cookies() == []

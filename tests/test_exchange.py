@@ -76,7 +76,8 @@ def test_cookie_delivery_sets_a_secure_httponly_host_cookie_and_keeps_the_token_
     name, _, rest = cookie.partition("=")
     value, *attributes = [part.strip() for part in rest.split(";")]
     assert name == "__Host-payer_session"
-    assert {a.lower() for a in attributes} == {"max-age=900", "path=/", "secure", "httponly", "samesite=none"}
+    assert {a.lower() for a in attributes} == {"max-age=900", "path=/", "secure", "httponly", "samesite=none",
+                                               "partitioned"}
     assert jwt.decode(value, options={"verify_signature": False})["urn:invoicecloud:usertype"] == "payer"
 
 

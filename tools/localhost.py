@@ -1,43 +1,75 @@
-"""A local Functions host for machines without Azure Functions Core Tools.
+"""The local stand-in for Azure: the Functions host, the edge in front of it, and a demo biller site.
 
-It serves ``function_app``'s own registered functions over HTTP: it routes by
-each function's ``route`` and ``methods`` bindings (``routePrefix`` from
-``host.json``), builds real ``func.HttpRequest`` objects, and turns each
-``func.HttpResponse`` into HTTP the way the platform does: the Functions
-Python library's ``HttpResponseConverter`` encodes it (parsing every
-``Set-Cookie`` with ``http.cookies``, so a cookie the platform would drop is
-dropped here too), and the cookies are written back from the fields an
-``RpcHttpCookie`` carries.  In front of that sits the edge rule API Management
-applies in Azure: ``Partitioned`` is added to our session cookie.
+    python -m tools.localhost [--port 7071] [--demo-port 8080] [--platform flex|core-tools] [--instances N]
 
-    python -m tools.localhost [--port 7071] [--demo-port 8080]
-
-It also serves the demo biller page (``client/``) on http://127.0.0.1:8080, a
-different site from the functions on http://localhost:7071, so the web
-component runs cross-site as it does on a biller's page.
+* The host (``tools.functions_host``) serves ``function_app``'s own registered
+  functions as the Azure Functions host does: by default as on Flex
+  Consumption (``--platform flex``), or as ``func start`` does
+  (``--platform core-tools``).  Kestrel's limits apply in front of it: 413
+  over the body limit, 414 over an 8 KiB request line, 431 over 32 KiB of
+  headers or 100 of them.
+* The edge plays API Management (``shared.edge``'s rules): on Flex it answers
+  our routes' preflights and sends the function key; always, it removes the
+  session cookie's empty ``domain=`` and adds ``Partitioned``.
+* Flex runs one request at a time per Python instance and scales out;
+  ``--instances N`` runs N instances as separate processes (the app keeps
+  module-level state) behind the one port, round-robin.
+* The demo biller page (``client/``) is served on http://127.0.0.1:8080, a
+  different site from the functions on http://localhost:7071, so the web
+  component runs cross-site as on a biller's page.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import errno
 import html
+import http.client
+import itertools
 import json
 import logging
 import os
 import re
+import secrets
+import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from http.cookies import Morsel
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
+
+from shared import edge
+from tools.functions_host import (
+    FUNCTION_KEY_HEADER,
+    PLATFORMS,
+    FunctionsHost,
+    Platform,
+    RawRequest,
+    RawResponse,
+    Route,
+    decoded_path,
+    encode_response,
+    host_answer,
+    indexed_functions,
+    route_pattern,
+)
+from tools.functions_host import host_route_prefix as _route_prefix_in
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("payerauth.localhost")
+Answer = Callable[[RawRequest], RawResponse]
+__all__ = ["FunctionsHost", "encode_response", "indexed_functions", "route_pattern", "serve", "serve_demo", "stop"]
+
+# Kestrel's limits (KestrelServerLimits) and the host's body limit (ScriptConstants.DefaultMaxRequestBodySize,
+# or FUNCTIONS_REQUEST_BODY_SIZE_LIMIT through HttpRequestBodySizeMiddleware).
+MAX_REQUEST_LINE = 8 * 1024  # the line with its CRLF; longer: 414
+MAX_HEADERS_TOTAL = 32 * 1024  # the header lines with their CRLFs; more: 431
+MAX_HEADER_COUNT = 100  # more: 431
+DEFAULT_BODY_LIMIT = 100 * 1024 * 1024  # more: 413
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length",
+                        "proxy-connection", "trailer"})
 
 
 def load_local_settings(path: Path = ROOT / "local.settings.json") -> None:
@@ -48,145 +80,156 @@ def load_local_settings(path: Path = ROOT / "local.settings.json") -> None:
             os.environ.setdefault(name, str(value))
 
 
-@dataclass(frozen=True)
-class Route:
-    name: str
-    pattern: re.Pattern[str]
-    methods: frozenset[str]
-    param: str
-    function: Callable[..., Any]
-
-
-def route_pattern(template: str, prefix: str) -> re.Pattern[str]:
-    path = "/".join(p for p in (prefix.strip("/"), template.strip("/")) if p)
-    regex = ""
-    for literal, name in re.findall(r"([^{]*)(?:\{([^}]*)\})?", path):
-        regex += re.escape(literal)
-        if name:
-            group = name.lstrip("*").split(":")[0].rstrip("?")
-            regex += f"(?P<{group}>.*)" if name.startswith("*") else f"(?P<{group}>[^/]+)"
-    return re.compile(regex + "/?", re.IGNORECASE)
-
-
-@functools.cache
-def indexed_functions(app: Any) -> tuple[Any, ...]:
-    """Index once, as the worker does: the library refuses a second ``get_functions``."""
-    return tuple(app.get_functions())
-
-
-def discover_routes(app: Any, prefix: str) -> list[Route]:
-    routes = []
-    for function in indexed_functions(app):
-        trigger = function.get_trigger()
-        if trigger is None or trigger.get_binding_name() != "httpTrigger":
-            continue
-        methods = frozenset(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
-        routes.append(Route(function.get_function_name(), route_pattern(trigger.route, prefix),
-                            methods or frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"}),
-                            trigger.name, function.get_user_function()))
-    return routes
-
-
 def host_route_prefix(path: Path = ROOT / "host.json") -> str:
-    config = json.loads(path.read_text())
-    prefix = config.get("extensions", {}).get("http", {}).get("routePrefix", "api")
-    return str(prefix)
+    return _route_prefix_in(path)
 
 
-# --- what the platform does with a func.HttpResponse -----------------------------
-
-def encode_response(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Encode as the Functions Python library does, then render as the host does."""
-    from azure.functions.http import HttpResponseConverter
-
-    datum = HttpResponseConverter.encode(response, expected_type=None)
-    value = datum.value
-    headers = [(name, str(h.value)) for name, h in value["headers"].items()]
-    for cookie in value["cookies"] or ():
-        headers += [("Set-Cookie", rpc_cookie_header(m)) for m in cookie.values()]
-    return int(value["status_code"].value), headers, value["body"].value or b""
+def body_limit() -> int:
+    value = os.environ.get("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "")
+    return int(value) if value.strip().lstrip("-").isdigit() else DEFAULT_BODY_LIMIT
 
 
-def rpc_cookie_header(morsel: Morsel[str]) -> str:
-    """Only the fields an ``RpcHttpCookie`` has survive: unknown attributes are lost."""
-    parts = [f"{morsel.key}={morsel.value}"]
-    for attribute in ("expires", "max-age", "domain", "path"):
-        if morsel[attribute]:
-            parts.append(f"{attribute}={morsel[attribute]}")
-    if morsel["secure"]:
-        parts.append("secure")
-    same_site = str(morsel["samesite"]).lower()
-    if same_site in ("lax", "strict", "none"):
-        parts.append(f"samesite={same_site}")
-    if morsel["httponly"]:
-        parts.append("httponly")
-    return "; ".join(parts)
+def function_key(local_dir: Path) -> str:
+    """The local function key (Azure keeps them in the host's secrets; APIM sends one): made once."""
+    path = local_dir / "function-key"
+    if not path.exists() or not path.read_text().strip():
+        local_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
 
 
-def edge(headers: Iterable[tuple[str, str]], cookie_name: str) -> list[tuple[str, str]]:
-    """The edge rule (APIM's outbound policy in Azure): see ``shared.cookies``."""
-    from shared.cookies import add_partitioned
+# --- the edge: API Management's policies, locally ----------------------------------------------
 
-    return [(k, add_partitioned(v, cookie_name) if k.lower() == "set-cookie" else v) for k, v in headers]
+class LocalEdge:
+    """``shared.edge``'s rules around an upstream host, and the function key API Management sends.
 
+    On ``core-tools`` there is no APIM in front of ``func start``: preflights and requests pass as sent,
+    and only the cookie rule applies (without ``Partitioned`` the browser drops the cookie).
+    """
 
-# --- the HTTP server ---------------------------------------------------------------
-
-class FunctionsHost:
-    def __init__(self, app: Any, prefix: str, cookie_name: str) -> None:
-        self.routes = discover_routes(app, prefix)
+    def __init__(self, upstream: Answer, routes: list[Route], *, platform: Platform, key: str,
+                 cookie_name: str, development: bool) -> None:
+        self.upstream = upstream
+        self.cors_routes = [r for r in routes if r.methods is not None and "OPTIONS" in r.methods]
+        self.platform = platform
+        self.key = key
         self.cookie_name = cookie_name
+        self.development = development
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes,
-               base_url: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        import azure.functions as func
+    def handle(self, request: RawRequest) -> RawResponse:
+        if self.platform == "flex":
+            if edge.is_preflight(request.method, request.headers) and self.is_cors_route(request.target):
+                answer = edge.preflight(request.headers, development=self.development)
+                return RawResponse(answer.status, list(answer.headers), answer.body)
+            request = request.with_header(FUNCTION_KEY_HEADER, self.key)
+        response = self.upstream(request)
+        response.headers = edge.response_headers(response.headers, self.cookie_name)
+        return response
 
-        split = urlsplit(target)
-        path = split.path.lstrip("/")
-        matches = [(r, m) for r in self.routes if (m := r.pattern.fullmatch(path))]
-        if not matches:
-            return 404, [("Content-Type", "text/plain")], b"no function serves this route\n"
-        chosen = next(((r, m) for r, m in matches if method in r.methods), None)
-        if chosen is None:
-            return 405, [("Allow", ", ".join(sorted(matches[0][0].methods)))], b""
-        route, match = chosen
-        request = func.HttpRequest(method=method, url=base_url + target, headers=dict(headers),
-                                   params=dict(parse_qsl(split.query, keep_blank_values=True)),
-                                   route_params=match.groupdict(), body=body)
-        try:
-            response = route.function(**{route.param: request})
-        except Exception:  # the platform answers 500 for an unhandled exception; so do we
-            log.exception("function %s raised", route.name)
-            return 500, [], b""
-        status, out_headers, out_body = encode_response(response)
-        return status, edge(out_headers, self.cookie_name), out_body
+    def is_cors_route(self, target: str) -> bool:
+        path = decoded_path(urlsplit(target).path).lstrip("/")
+        return any(r.pattern.fullmatch(path) for r in self.cors_routes)
 
 
-def make_handler(host: FunctionsHost, base_url: str) -> type[BaseHTTPRequestHandler]:
+# --- HTTP/1.1 with Kestrel's limits ---------------------------------------------------------------
+
+class Refused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def make_handler(answer: Answer, max_body: int) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "PayerAuthLocalHost"
         disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = dict(self.headers.items())
-            status, out_headers, out_body = host.handle(self.command, self.path, headers, body, base_url)
-            self.send_response(status)
-            for name, value in out_headers:
-                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+        def handle_one_request(self) -> None:
+            self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
+            try:
+                request = self.read_request()
+            except Refused as refused:  # Kestrel answers and closes the connection
+                self.close_connection = True
+                self.send(host_answer(refused.status))
+                return
+            except (OSError, ValueError):
+                self.close_connection = True
+                return
+            if request is None:
+                self.close_connection = True
+                return
+            self.send(answer(request))
+
+        def read_request(self) -> RawRequest | None:
+            line = self.rfile.readline(MAX_REQUEST_LINE + 1)
+            if len(line) > MAX_REQUEST_LINE:
+                raise Refused(414)
+            if not line.endswith(b"\n"):
+                return None
+            self.requestline = line.decode("latin-1").rstrip("\r\n")
+            parts = self.requestline.split(" ")
+            if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[0].isalpha():
+                raise Refused(400)
+            self.command, target, self.request_version = parts
+            headers = self.read_headers()
+            connection = ",".join(v for k, v in headers if k.lower() == "connection").lower()
+            self.close_connection = "close" in connection or (
+                self.request_version == "HTTP/1.0" and "keep-alive" not in connection)
+            body = self.read_body(headers)
+            return RawRequest(self.command, target, tuple(headers), body)
+
+        def read_headers(self) -> list[tuple[str, str]]:
+            headers: list[tuple[str, str]] = []
+            total = 0
+            while True:
+                raw = self.rfile.readline(MAX_HEADERS_TOTAL + 3 - total)
+                total += len(raw)
+                if total > MAX_HEADERS_TOTAL + 2 or len(headers) > MAX_HEADER_COUNT:
+                    raise Refused(431)
+                if raw in (b"\r\n", b"\n"):
+                    return headers
+                name, colon, value = raw.decode("latin-1").partition(":")
+                if not colon or not name or name != name.strip():
+                    raise Refused(400)
+                headers.append((name, value.strip()))
+
+        def read_body(self, headers: list[tuple[str, str]]) -> bytes:
+            names = {k.lower(): v for k, v in headers}
+            if names.get("transfer-encoding", "").lower() == "chunked":
+                return self.read_chunked()
+            lengths = [v.strip() for k, v in headers if k.lower() == "content-length"]
+            length = lengths[0] if lengths else "0"
+            if len(lengths) > 1 or not length.isdigit():
+                raise Refused(400)  # Kestrel: RequestRejectionReason.MultipleContentLengths / InvalidContentLength
+            if int(length) > max_body:
+                raise Refused(413)  # without reading it
+            return self.rfile.read(int(length))
+
+        def read_chunked(self) -> bytes:
+            body = b""
+            while size := int(self.rfile.readline(1024).split(b";")[0].strip() or b"0", 16):
+                if len(body) + size > max_body:
+                    raise Refused(413)
+                body += self.rfile.read(size)
+                self.rfile.readline(3)
+            while self.rfile.readline(MAX_HEADERS_TOTAL) not in (b"\r\n", b"\n", b""):
+                pass  # trailers
+            return body
+
+        def send(self, response: RawResponse) -> None:
+            self.send_response(response.status)
+            for name, value in response.headers:
+                if name.lower() not in HOP_BY_HOP:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(out_body)))
+            self.send_header("Content-Length", str(len(response.body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(out_body)
-
-        def __getattr__(self, name: str) -> Any:
-            # Every method reaches the router, which answers 405 for one no function binds (not 501).
-            if name.startswith("do_"):
-                return self._serve
-            raise AttributeError(name)
+                self.wfile.write(response.body)
+            self.wfile.flush()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
             # A query string can hold a token (tenant login ?token=): never log it.
@@ -195,17 +238,101 @@ def make_handler(host: FunctionsHost, base_url: str) -> type[BaseHTTPRequestHand
     return Handler
 
 
-def serve(host_name: str, port: int) -> ThreadingHTTPServer:
-    """Start serving function_app in a background thread; returns the server."""
+def listen(host_name: str, port: int, answer: Answer, name: str) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer((host_name, port), make_handler(answer, body_limit()))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True, name=name).start()
+    return server
+
+
+# --- putting it together ------------------------------------------------------------------------
+
+def the_app() -> Any:
     load_local_settings()
     sys.path.insert(0, str(ROOT))
     import function_app
 
-    host = FunctionsHost(function_app.app, host_route_prefix(), function_app.SETTINGS.cookie_name)
-    server = ThreadingHTTPServer((host_name, port), make_handler(host, f"http://{host_name}:{port}"))
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True, name="functions-host").start()
+    return function_app
+
+
+def serve(host_name: str, port: int, *, platform: Platform = "flex", with_edge: bool = True,
+          local_dir: Path | None = None, key: str = "") -> ThreadingHTTPServer:
+    """Serve function_app in this process (one instance) in a background thread; returns the server.
+
+    ``with_edge=False`` serves the bare host, as Azure would without API Management in front.  The
+    function key is ``key``, else the one kept in ``local_dir`` (default: the settings' folder).
+    """
+    app = the_app()
+    if platform == "flex" and not key:
+        key = function_key(local_dir or app.SETTINGS.local_dir)
+    host = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key)
+    answer: Answer = host.handle
+    if with_edge:
+        answer = LocalEdge(host.handle, host.routes, platform=platform, key=key,
+                           cookie_name=app.SETTINGS.cookie_name, development=app.SETTINGS.development).handle
+    server = listen(host_name, port, answer, "functions-host")
+    server.function_key = key  # type: ignore[attr-defined]
     return server
+
+
+class RoundRobin:
+    """N host instances behind one port, as the platform's front end spreads requests over instances."""
+
+    def __init__(self, ports: list[int]) -> None:
+        self.ports = itertools.cycle(ports)
+        self.lock = threading.Lock()
+
+    def handle(self, request: RawRequest) -> RawResponse:
+        with self.lock:
+            port = next(self.ports)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+        try:
+            connection.putrequest(request.method, request.target, skip_host=True, skip_accept_encoding=True)
+            for name, value in request.headers:
+                if name.lower() not in HOP_BY_HOP:
+                    connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(request.body)))
+            connection.endheaders(request.body)
+            reply = connection.getresponse()
+            headers = [(k, v) for k, v in reply.getheaders() if k.lower() not in ("server", "date")]
+            return RawResponse(reply.status, headers, reply.read())
+        finally:
+            connection.close()
+
+
+def start_instances(count: int, platform: Platform, key: str) -> tuple[list[subprocess.Popen[str]], list[int]]:
+    """Each instance a process of its own (``--instance``), on a loopback port it reports on stdout."""
+    command = [sys.executable, "-m", "tools.localhost", "--instance", "--platform", platform]
+    children = [subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
+                for _ in range(count)]
+    ports = []
+    for child in children:
+        if child.stdin is None or child.stdout is None:
+            raise RuntimeError("an instance process has no pipes")
+        child.stdin.write(key + "\n")  # the key the edge sends; never on a command line
+        child.stdin.flush()
+        ports.append(int(child.stdout.readline().split()[-1]))
+    return children, ports
+
+
+def serve_instances(host_name: str, port: int, count: int, platform: Platform,
+                    local_dir: Path | None = None) -> tuple[ThreadingHTTPServer, list[subprocess.Popen[str]]]:
+    """The edge on ``port``, round-robin over ``count`` instance processes (each reads the same settings)."""
+    app = the_app()
+    key = function_key(local_dir or app.SETTINGS.local_dir) if platform == "flex" else ""
+    children, ports = start_instances(count, platform, key)
+    routes = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key).routes
+    front = LocalEdge(RoundRobin(ports).handle, routes, platform=platform, key=key,
+                      cookie_name=app.SETTINGS.cookie_name, development=app.SETTINGS.development)
+    return listen(host_name, port, front.handle, "functions-front"), children
+
+
+def run_instance(platform: Platform) -> None:
+    """One instance: the bare host on a loopback port; it ends when its parent does (stdin closes)."""
+    key = sys.stdin.readline().strip()
+    server = serve("127.0.0.1", 0, platform=platform, with_edge=False, key=key)
+    print(f"instance listening on {server.server_address[1]}", flush=True)
+    sys.stdin.read()
 
 
 # --- the demo biller page, on another site than the functions -------------------------
@@ -238,6 +365,13 @@ def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            if urlsplit(f"http://{self.headers.get('Host', '')}").hostname != host_name:
+                # http://localhost:<port> would be another origin than the one the demo JWT names
+                self.send_response(302)
+                self.send_header("Location", f"{server.origin}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             origin = f"http://{self.headers.get('Host', f'{host_name}:{port}')}"
             if path in ("/", "/index.html"):
                 self._send(200, STATIC_TYPES[".html"], demo_page(api_base, server.biller_jwt, origin))
@@ -266,33 +400,74 @@ def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -
     return server
 
 
-def demo_biller_jwt() -> str | None:
-    """A fresh biller JWT for the demo biller, or None before ``tools.cli init``."""
+def demo_biller_jwt(domain: str) -> str | None:
+    """A fresh biller JWT for the demo biller at ``domain`` (the demo page's), or None before ``tools.cli init``."""
     import function_app
     from shared.billers import Actor
     from shared.errors import PayerAuthError
-    from tools.cli import DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN
+    from tools.cli import DEMO_BILLER_GUID
 
     try:
         tokens = function_app.endpoints().service.biller_tokens
-        return tokens.mint(DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN, Actor(sub="localhost-demo")).token
+        return tokens.mint(DEMO_BILLER_GUID, domain, Actor(sub="localhost-demo")).token
     except PayerAuthError:
         return None
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="localhost")
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--demo-host", default="127.0.0.1", help="the demo page's host: another site")
     parser.add_argument("--demo-port", type=int, default=8080, help="0 to serve no demo page")
+    parser.add_argument("--platform", choices=PLATFORMS, default="flex",
+                        help="flex: as Azure's Flex Consumption host behind API Management (default); "
+                             "core-tools: as `func start`")
+    parser.add_argument("--instances", type=int, default=1, help="host instances, each its own process")
+    parser.add_argument("--instance", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    servers: list[ThreadingHTTPServer] = [serve(args.host, args.port)]
-    print(f"Functions: http://{args.host}:{args.port}", flush=True)
-    token = demo_biller_jwt() if args.demo_port else None
+    from shared.errors import ConfigurationError
+
+    try:
+        if args.instance:
+            run_instance(args.platform)
+            return 0
+        return run(args)
+    except ConfigurationError:
+        return 2  # function_app has logged the setting and what to put there, once: no traceback
+    except BusyPort as busy:
+        print(busy, file=sys.stderr)
+        return 2
+
+
+class BusyPort(Exception):
+    pass
+
+
+def bound(make: Callable[[], Any], port: int, flag: str) -> Any:
+    try:
+        return make()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise BusyPort(f"port {port} is in use: choose another with {flag}") from None
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    children: list[subprocess.Popen[str]] = []
+    if args.instances > 1:
+        front, children = bound(lambda: serve_instances(args.host, args.port, args.instances, args.platform),
+                                args.port, "--port (make run PORT=...)")
+    else:
+        front = bound(lambda: serve(args.host, args.port, platform=args.platform), args.port,
+                      "--port (make run PORT=...)")
+    servers: list[ThreadingHTTPServer] = [front]
+    print(f"Functions: http://{args.host}:{args.port}  ({args.platform}, {args.instances} instance(s))", flush=True)
+    token = demo_biller_jwt(f"{args.demo_host}:{args.demo_port}") if args.demo_port else None
     if token:
-        servers.append(serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}", token))
+        servers.append(bound(lambda: serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}",
+                                                token), args.demo_port, "--demo-port (make run DEMO_PORT=...)"))
         print(f"Demo biller page: http://{args.demo_host}:{args.demo_port}/  (flows: ?flow=auto|bootstrap|cookie|body)",
               flush=True)
     elif args.demo_port:
@@ -303,6 +478,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         for server in servers:
             stop(server)
+        for child in children:
+            child.terminate()
+    return 0
 
 
 def stop(server: ThreadingHTTPServer) -> None:
@@ -311,4 +489,4 @@ def stop(server: ThreadingHTTPServer) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
