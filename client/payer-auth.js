@@ -158,13 +158,30 @@ export class PayerAuthElement extends HTMLElement {
     this.#renderText();
   }
 
+  // Properties reflect their attributes (frameworks such as React 19 set properties when they exist).
   get apiBase() {
     return (this.getAttribute("api-base") || "http://localhost:7071").replace(/\/$/, "");
+  }
+
+  set apiBase(value) {
+    this.setAttribute("api-base", value);
+  }
+
+  get billerJwt() {
+    return this.getAttribute("biller-jwt");
+  }
+
+  set billerJwt(value) {
+    this.setAttribute("biller-jwt", value);
   }
 
   get flow() {
     const flow = this.getAttribute("flow") || "auto";
     return FLOWS.includes(flow) ? flow : "auto";
+  }
+
+  set flow(value) {
+    this.setAttribute("flow", value);
   }
 
   /** The text in use: English defaults, then the `strings` property, then `text-*` attributes. */
@@ -197,7 +214,7 @@ export class PayerAuthElement extends HTMLElement {
     this.dataset.state = "loading";
     this.#setStatus("connecting");
     try {
-      const billerJwt = this.getAttribute("biller-jwt");
+      const billerJwt = this.billerJwt;
       if (!billerJwt) throw new PayerAuthError({ code: "biller_jwt_missing", kind: "configuration" });
       const { used, profile } = await this.#runFlow(requested, billerJwt);
       this.#show(used, requested, profile);
