@@ -44,6 +44,10 @@ export interface PayerAuthErrorDetail {
   /** Seconds from the service's `Retry-After`, or null. */
   retryAfter: number | null;
   kind: PayerAuthErrorKind;
+  /** For developers and logs: the service's OAuth `error` (or problem `title`); `network_error` without an answer. */
+  error: string;
+  /** For developers and logs: the service's `error_description` (or problem `detail`), in English. */
+  description: string;
 }
 
 /** Every text the element shows; `{seconds}` and `{code}` are filled in. */
@@ -114,6 +118,8 @@ export declare class PayerAuthError extends Error {
   status: number;
   kind: PayerAuthErrorKind;
   retryAfter: number | null;
+  error: string;
+  description: string;
 }
 
 export declare function reasonOf(problem: unknown): string | null;

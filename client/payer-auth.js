@@ -14,7 +14,7 @@
 // The component never writes a token to localStorage, sessionStorage or document.cookie.
 // Events (bubbling, composed):
 //   payer-auth-ready  detail {flow, requested, profile}
-//   payer-auth-error  detail {code, status, message, retryAfter, kind}
+//   payer-auth-error  detail {code, status, message, retryAfter, kind, error, description}
 // Styling: CSS custom properties (--payer-auth-*) and ::part() names; styles are adopted
 // (constructable stylesheets), never injected, so a CSP without 'unsafe-inline' is enough.
 // Text: English defaults, overridden by the `strings` property or `text-*` attributes.
@@ -102,12 +102,14 @@ const TEMPLATE = `
   </div>`;
 
 export class PayerAuthError extends Error {
-  constructor({ code, status = 0, kind, retryAfter = null, description = "" }) {
+  constructor({ code, status = 0, kind, retryAfter = null, error = code, description = "" }) {
     super(description || code);
     this.code = code;
     this.status = status;
     this.kind = kind;
     this.retryAfter = retryAfter;
+    this.error = error; // what the service said, for developers: its OAuth `error` ...
+    this.description = description; // ... and `error_description` (or problem `detail`)
   }
 }
 
@@ -117,7 +119,7 @@ export function reasonOf(problem) {
   if (typeof uri === "string" && uri) {
     try {
       const url = new URL(uri, "https://reason.invalid/");
-      const tail = url.hash ? url.hash.slice(1) : url.pathname.split("/").filter(Boolean).pop();
+      const tail = url.hash ? url.hash.slice(1) : url.pathname.split(/[/:]/).filter(Boolean).pop();
       if (tail) return decodeURIComponent(tail).replace(/-/g, "_");
     } catch (_) { /* not a URL: fall back */ }
   }
@@ -215,7 +217,10 @@ export class PayerAuthElement extends HTMLElement {
     this.#setStatus("connecting");
     try {
       const billerJwt = this.billerJwt;
-      if (!billerJwt) throw new PayerAuthError({ code: "biller_jwt_missing", kind: "configuration" });
+      if (!billerJwt) {
+        throw new PayerAuthError({ code: "biller_jwt_missing", kind: "configuration",
+                                   description: "no biller-jwt attribute" });
+      }
       const { used, profile } = await this.#runFlow(requested, billerJwt);
       this.#show(used, requested, profile);
     } catch (err) {
@@ -290,6 +295,7 @@ export class PayerAuthElement extends HTMLElement {
     throw new PayerAuthError({
       code, status: response.status, kind: kindOf(response.status, code),
       retryAfter: retryAfterSeconds(response.headers.get("Retry-After")),
+      error: problem.error || problem.title || `http_${response.status}`,
       description: problem.error_description || problem.detail || response.statusText,
     });
   }
@@ -323,7 +329,7 @@ export class PayerAuthElement extends HTMLElement {
     // Worth a retry only when the failure is not the page's or the biller JWT's.
     this.#part("retry").hidden = !(err.kind === "network" || err.kind === "unavailable");
     this.#emit("payer-auth-error", { code: err.code, status: err.status, message, retryAfter: err.retryAfter,
-                                     kind: err.kind });
+                                     kind: err.kind, error: err.error, description: err.description });
   }
 
   // One write per state: a live region announces each change once.

@@ -44,6 +44,12 @@ def settle(page: Any, url: str) -> dict[str, Any]:
     return dict(page.evaluate("window.payerAuthResult"))
 
 
+def detail(result: dict[str, Any]) -> dict[str, Any]:
+    """The payer-auth-error detail, less the service's English description (for developers)."""
+    assert result["error"]["description"]
+    return {k: v for k, v in result["error"].items() if k != "description"}
+
+
 def shot(page: Any, name: str) -> None:
     OUTPUT.mkdir(exist_ok=True)
     page.screenshot(path=str(OUTPUT / f"demo-{name}.png"), full_page=True)
@@ -110,8 +116,8 @@ def test_the_demo_says_which_flow_ran_and_highlights_its_link(page: Any, sites: 
 def test_an_origin_the_biller_jwt_does_not_name_is_shown_as_such_once(
         page: Any, sites: Sites, readable_refusals: None) -> None:
     result = settle(page, sites.demo(sites.env.mint("127.0.0.1:1")) + "?flow=auto")
-    assert result["error"] == {"code": "origin_mismatch", "status": 400, "message": ORIGIN_MISMATCH,
-                               "retryAfter": None, "kind": "refused"}
+    assert detail(result) == {"code": "origin_mismatch", "status": 400, "message": ORIGIN_MISMATCH,
+                              "retryAfter": None, "kind": "refused", "error": "invalid_request"}
     assert status_text(page) == ORIGIN_MISMATCH
     assert page.get_by_text(ORIGIN_MISMATCH).count() == 1  # the page does not repeat it
     assert page.locator("payer-auth [part~=retry]").is_hidden()  # retrying cannot help
@@ -167,9 +173,10 @@ def test_no_network_is_told_apart_from_a_refusal(page: Any, sites: Sites) -> Non
     sites.servers.append(demo)
     demo.biller_jwt = sites.env.mint(demo.origin.removeprefix("http://"))
     result = settle(page, demo.origin + "/?flow=auto")
-    assert result["error"] == {"code": "network_error", "status": 0, "message": NETWORK, "retryAfter": None,
-                               "kind": "network"}
+    assert detail(result) == {"code": "network_error", "status": 0, "message": NETWORK, "retryAfter": None,
+                              "kind": "network", "error": "network_error"}
     assert status_text(page) == NETWORK
+    assert page.get_by_text(NETWORK).count() == 1  # shown once: the page does not repeat it
     shot(page, "error-network")
 
 

@@ -68,6 +68,8 @@ test("the stable reason comes from error_uri, then the problem type, then error"
                "jti_inactive");
   assert.equal(reasonOf({ type: "https://x.example/problems/credential-missing" }), "credential_missing");
   assert.equal(reasonOf({ error: "temporarily_unavailable" }), "temporarily_unavailable");
+  assert.equal(reasonOf({ error: "invalid_request", error_uri: "urn:example:errors:origin_mismatch" }),
+               "origin_mismatch");
   assert.equal(reasonOf(null), null);
 });
 
