@@ -10,6 +10,7 @@ one JSON line naming them, then obeys lines on stdin: ``down`` makes the databas
 
 from __future__ import annotations
 
+import inspect
 import json
 import socket
 import sys
@@ -19,6 +20,7 @@ import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -65,6 +67,11 @@ def with_csp(upstream: DemoServer, policy: str) -> ThreadingHTTPServer:
     return server
 
 
+def host_options(local_dir: Path) -> dict[str, Any]:
+    """Where the local host keeps its function key, when it has one (the Flex emulation does)."""
+    return {"local_dir": local_dir} if "local_dir" in inspect.signature(serve).parameters else {}
+
+
 def revoked(env: Env, domain: str) -> str:
     minted = env.service.biller_tokens.mint(DEMO_BILLER_GUID, domain, Actor(sub="firefox-tests"))
     env.service.biller_tokens.revoke(DEMO_BILLER_GUID, minted.record.jti, Actor(sub="firefox-tests"))
@@ -76,7 +83,7 @@ def main() -> None:
         tmp = Path(folder)
         LocalKeySource(tmp / "keys", lambda: START).add_version()
         env = build_env(tmp / "service", tmp / "keys")
-        functions = serve("localhost", 0)
+        functions = serve("localhost", 0, **host_options(tmp / "service"))
         function_app.install(env.service)
         api = f"http://localhost:{functions.server_address[1]}"
         pages = {
