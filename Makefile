@@ -16,7 +16,7 @@ export PAYERAUTH_PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 export PAYERAUTH_PAYER_ISSUER ?= http://localhost:$(PORT)
 endif
 
-.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity soak
+.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity soak client client-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,20 @@ host: $(STAMP)
 	$(PY) -m tools.localhost $(HOST_FLAGS)
 
 ## test: linters, type checks and the whole suite (what .ci/run runs)
-test: $(STAMP) system-deps lint typecheck unit
+test: $(STAMP) system-deps client lint typecheck client-test unit
+
+# The web component's npm packages (never committed) and the React example's build.
+CLIENT_STAMP := client/node_modules/.installed
+$(CLIENT_STAMP): client/package.json client/package-lock.json
+	cd client && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund
+	touch $@
+
+client: $(CLIENT_STAMP)
+	cd client && npm run --silent build
+
+## client-test: the component's own tests: types against the element, and Firefox (firefox-esr)
+client-test: $(STAMP) client
+	cd client && PYTHON=$(abspath $(PY)) npm test
 
 system-deps:
 	bash scripts/system-deps.sh
@@ -53,7 +66,8 @@ unit: $(STAMP)
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache .hypothesis test-output
+	rm -rf $(VENV) .local .mypy_cache .ruff_cache .pytest_cache .hypothesis test-output \
+		client/node_modules client/examples/react/dist
 
 ## bench: the performance benchmark (bench/README.md); results in bench/results/
 bench: $(STAMP)
