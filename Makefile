@@ -76,6 +76,7 @@ bench: $(STAMP)
 ## capacity: instances, queries and Key Vault calls for three sizes of customer base (docs/capacity.md)
 capacity: $(STAMP)
 	$(PY) -m bench.capacity
+	$(PY) -m bench.capacity --simulate
 
 ## soak: the local host under a day's mix while faults are injected (bench/soak.py); ARGS=--quick for 60 s
 soak: $(STAMP)

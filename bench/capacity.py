@@ -2,11 +2,17 @@
 
     make capacity                        # the three worked sizes, from the latest bench/results/*.json
     python -m bench.capacity --page-loads 500 --billers 10000 [--results FILE] [--json]
+    python -m bench.capacity --simulate [--instances 3] [--billers 300] [--seconds 40]
 
 The model is docs/capacity.md's, in code. Unit costs come from the newest `make bench` result when there
 is one (the server CPU per HTTP request), else from the figures in bench/README.md. Each documented limit
 is named with its source in LIMITS; every line of the verdict table is PASS (within 70 % of the limit),
 or MISS.
+
+--simulate checks the model: it runs the local host with N instance processes sharing the embedded
+databases, loads it from bench/load.py with exchanges spread evenly over B billers' JWTs, reads the
+database cursors and key-store loads each instance reports as it exits, and prints them beside what the
+model predicts for the same inputs (PASS within 20 %).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
+from uuid import uuid4
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADROOM = 0.7  # plan to use at most 70 % of any documented limit
@@ -166,10 +174,118 @@ def report(name: str, i: Inputs) -> bool:
     return ok
 
 
+# --- the simulation ------------------------------------------------------------------------------------------
+
+SIM_BOUND = 10  # a short revocation bound, so a short run spans several cache lifetimes
+SIM_REFRESH = 10
+
+
+def simulate(instances: int, billers: int, seconds: float, connections: int) -> bool:
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="payer-auth-capacity-") as tmp:
+        folder = Path(tmp)
+        shards = {"s1": f"sqlite:{folder / 's1.db'}", "s2": f"sqlite:{folder / 's2.db'}"}
+        env = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(folder), "PAYERAUTH_MASTER_DB": f"sqlite:{folder / 'm.db'}",
+               "PAYERAUTH_SHARD_DBS": json.dumps(shards),
+               "PAYERAUTH_REVOCATION_BOUND": str(SIM_BOUND), "PAYERAUTH_KEY_REFRESH_SECONDS": str(SIM_REFRESH)}
+        tokens = folder / "tokens.json"
+        tokens.write_text(json.dumps(populate(env, billers)))
+        port = free_port()
+        log = (folder / "host.log").open("w+")
+        host = subprocess.Popen([sys.executable, "-m", "tools.localhost", "--host", "127.0.0.1", "--port", str(port),
+                                 "--demo-port", "0", "--instances", str(instances)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for(port)
+            started = time.monotonic()
+            load = subprocess.run([sys.executable, "-m", "bench.load", "--port", str(port), "--tokens-file",
+                                   str(tokens), "--concurrency", str(connections), "--seconds", str(seconds)],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+            elapsed = time.monotonic() - started
+        finally:
+            host.send_signal(signal.SIGTERM)
+            host.wait(timeout=30)
+        log.seek(0)
+        counts = [json.loads(m) for m in re.findall(r"io counts (\{.*\})", log.read())]
+    result = json.loads(load.stdout)
+    ok_requests = result["requests"] - result["non_2xx"] - result["failed"]
+    return compare(instances, billers, ok_requests / result["seconds"], elapsed, counts, result)
+
+
+def populate(env: dict[str, str], billers: int) -> list[dict[str, str]]:
+    """Billers spread over two shards, one recorded biller JWT each."""
+    from shared.billers import Actor
+    from shared.service import PayerAuth
+    from shared.settings import Settings
+    from tools.cli import create_schema
+
+    service = PayerAuth.from_settings(Settings.from_env(env))
+    create_schema(service.directory.master, "master")
+    for shard in service.directory.shards.values():
+        create_schema(shard, "shard")
+    minted = []
+    for i in range(billers):
+        domain = f"127.0.0.1:{10_000 + i}"
+        guid = service.directory.add_biller(str(uuid4()), f"Biller {i}", domain, "s1" if i % 2 else "s2").guid
+        minted.append({"token": service.biller_tokens.mint(guid, domain, Actor(sub="capacity")).token,
+                       "origin": f"http://{domain}"})
+    return minted
+
+
+def compare(instances: int, billers: int, rate: float, elapsed: float, counts: list[dict[str, int]],
+            load: dict[str, Any]) -> bool:
+    per_instance = rate / instances
+    master = instances * cache_misses_per_s(billers, per_instance, SIM_BOUND, 10_000) * elapsed
+    shards = instances * cache_misses_per_s(billers, per_instance, SIM_BOUND, 10_000) * elapsed
+    key_loads = instances * (1 + math.floor(elapsed / SIM_REFRESH))  # the first load, then one per interval
+    seen = {"master": sum(c.get("database:Master", 0) for c in counts),
+            "shards": sum(v for c in counts for k, v in c.items() if k.startswith("database:shard")),
+            "key store loads": sum(c.get("key store loads", 0) for c in counts)}
+    print(f"simulation: {instances} instance processes, {billers} billers, {rate:.0f} exchanges/s for {elapsed:.0f} s "
+          f"(non-2xx {load['non_2xx']}, failed {load['failed']}); revocation bound {SIM_BOUND} s, key refresh "
+          f"{SIM_REFRESH} s; {len(counts)} instances reported")
+    ok = len(counts) == instances and load["non_2xx"] == 0 and load["failed"] == 0
+    for what, predicted in (("master", master), ("shards", shards), ("key store loads", key_loads)):
+        within = abs(seen[what] - predicted) <= 0.2 * predicted
+        ok &= within
+        print(f"  {'PASS' if within else 'MISS'}  {what:<18} model {predicted:>8.0f}   measured {seen[what]:>8}   "
+              f"({seen[what] / predicted - 1:+.0%})")
+    return ok
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(port: int) -> None:
+    import socket
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"the local host did not open port {port}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--page-loads", type=float, help="peak page loads per second (else the three sizes)")
-    parser.add_argument("--billers", type=int, default=10_000)
+    parser.add_argument("--billers", type=int, default=None, help="default 10,000 (300 with --simulate)")
     parser.add_argument("--shards", type=int, default=4)
     parser.add_argument("--revocation-bound", type=int, default=60)
     parser.add_argument("--key-refresh", type=int, default=300)
@@ -177,13 +293,19 @@ def main() -> None:
     parser.add_argument("--max-instances", type=int, default=200)
     parser.add_argument("--results", type=Path, help="a bench/results/*.json to take the unit cost from")
     parser.add_argument("--json", action="store_true", help="print the model's numbers as JSON")
+    parser.add_argument("--simulate", action="store_true", help="check the model against local instances")
+    parser.add_argument("--instances", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=45.0, help="load duration (not a multiple of 10 s)")
+    parser.add_argument("--connections", type=int, default=4)
     args = parser.parse_args()
+    if args.simulate:
+        raise SystemExit(0 if simulate(args.instances, args.billers or 300, args.seconds, args.connections) else 1)
     measured = server_ms_from_results(args.results)
     unit = {"server_ms_per_request": measured} if measured else {}
     print(f"unit cost: {measured or DEFAULT_SERVER_MS_PER_REQUEST:.2f} ms server CPU per request "
           f"({'measured' if measured else 'bench/README.md'}) + host overhead (assumed)")
     if args.page_loads is not None:
-        sizes = {"custom": Inputs(page_loads_per_s=args.page_loads, billers=args.billers, shards=args.shards,
+        sizes = {"custom": Inputs(page_loads_per_s=args.page_loads, billers=args.billers or 10_000, shards=args.shards,
                                   revocation_bound_s=args.revocation_bound, key_refresh_s=args.key_refresh,
                                   apim_units=args.apim_units, max_instances=args.max_instances)}
     else:

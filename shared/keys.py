@@ -34,7 +34,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from . import telemetry
+from . import iocounts, telemetry
 from .certificates import KeyMaterial
 from .errors import KeyStoreUnavailable, PayerAuthError
 
@@ -165,6 +165,7 @@ class KeyRing:
         """Reload from the source; keep the last good set on failure. True if it worked."""
         with self._lock:
             self._last_attempt = self.now()
+            iocounts.count("key store loads")
             try:
                 versions = self.source.load()
                 keyset = self._build(versions, self.now())

@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -333,6 +334,14 @@ def run_instance(platform: Platform) -> None:
     server = serve("127.0.0.1", 0, platform=platform, with_edge=False, key=key)
     print(f"instance listening on {server.server_address[1]}", flush=True)
     sys.stdin.read()
+    report_io_counts()
+
+
+def report_io_counts() -> None:
+    """This process's database cursors and key-store loads, for bench/capacity.py --simulate."""
+    from shared import iocounts
+
+    print(f"io counts {json.dumps(iocounts.snapshot(), sort_keys=True)}", file=sys.stderr, flush=True)
 
 
 # --- the demo biller page, on another site than the functions -------------------------
@@ -473,14 +482,27 @@ def run(args: argparse.Namespace) -> int:
     elif args.demo_port:
         print("No demo page: run `python -m tools.cli init` first to create the demo biller.", flush=True)
     print("Ctrl-C to stop.", flush=True)
+    signal.signal(signal.SIGTERM, interrupt)  # `kill` stops the host as Ctrl-C does
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         for server in servers:
             stop(server)
+        for child in children:  # an instance ends, reporting its I/O counts, when its stdin closes
+            if child.stdin:
+                child.stdin.close()
         for child in children:
-            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.terminate()
+        if not children:
+            report_io_counts()
     return 0
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def stop(server: ThreadingHTTPServer) -> None:
