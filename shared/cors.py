@@ -20,13 +20,19 @@ PREFLIGHT_MAX_AGE = 600
 
 
 def grantable(origin_header: str | None, *, development: bool) -> str | None:
-    """The request's Origin, serialized, if it is one we could ever grant; else None."""
+    """The request's Origin if it is one we could ever grant, else None: the function and the edge's rule.
+
+    One serialized origin, https, or http on a loopback host in development; never ``null``, never a list
+    (repeated ``Origin`` headers reach the function joined with ","), never a value that only normalises to
+    an origin (the browser compares the grant with what it sent, byte for byte).
+    """
     if not origin_header:
         return None
     try:
-        return parse_origin(origin_header, allow_http_loopback=development).serialize()
+        origin = parse_origin(origin_header, allow_http_loopback=development)
     except PayerAuthError:
         return None
+    return origin_header if origin.serialize() == origin_header else None
 
 
 def grant(origin: str, *, expose: Sequence[str] = ()) -> list[tuple[str, str]]:

@@ -19,9 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .cookies import add_partitioned, remove_empty_domain
-from .cors import PREFLIGHT_MAX_AGE
-from .errors import PayerAuthError
-from .origins import parse_origin
+from .cors import PREFLIGHT_MAX_AGE, grantable
 from .web import Response
 
 Headers = Iterable[tuple[str, str]]
@@ -29,22 +27,6 @@ Headers = Iterable[tuple[str, str]]
 # What a page may ask for on our routes: the body flow's Bearer GET and the JSON POSTs.
 PREFLIGHT_METHODS = frozenset({"GET", "POST"})
 PREFLIGHT_HEADERS = frozenset({"authorization", "content-type"})
-
-
-def grantable_origin(value: str | None, *, development: bool) -> str | None:
-    """``value`` if it is one serialized origin we could ever grant, else None.
-
-    https, or http on a loopback host in development; never ``null``, never a
-    list (repeated ``Origin`` headers reach us joined with ","), never a value
-    that only normalises to an origin.
-    """
-    if not value:
-        return None
-    try:
-        origin = parse_origin(value, allow_http_loopback=development)
-    except PayerAuthError:
-        return None
-    return value if origin.serialize() == value else None
 
 
 def is_preflight(method: str, headers: Headers) -> bool:
@@ -58,7 +40,7 @@ def preflight(headers: Headers, *, development: bool) -> Response:
     """204 granting the origin, the requested method and headers from the allowed set; nothing else."""
     sent = _joined(headers)
     response = Response(204, headers=[("Vary", "Origin")])
-    origin = grantable_origin(sent.get("origin"), development=development)
+    origin = grantable(sent.get("origin"), development=development)
     if origin is None:
         return response
     response.headers += [("Access-Control-Allow-Origin", origin), ("Access-Control-Allow-Credentials", "true")]

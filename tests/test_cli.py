@@ -91,7 +91,7 @@ def test_init_twice_reuses_the_demo_biller_jwt_and_a_new_domain_revokes_it(cli) 
     moved = cli("init", "--domain", "127.0.0.1:8081").stdout.strip()
     assert moved != first
     rows = [json.loads(line) for line in cli("token", "list", "--biller", DEMO_BILLER_GUID).stdout.splitlines()]
-    assert [(r["domain"], r["active"]) for r in rows] == [("127.0.0.1:8080", False), ("127.0.0.1:8081", True)]
+    assert sorted((r["domain"], r["active"]) for r in rows) == [("127.0.0.1:8080", False), ("127.0.0.1:8081", True)]
 
 
 def test_revoke_and_rotate_say_when_running_instances_see_them(cli) -> None:  # type: ignore[no-untyped-def]

@@ -20,7 +20,8 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared.edge import grantable_origin, preflight
+from shared import cors
+from shared.edge import preflight
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Env
 from tools.functions_host import FunctionsHost, RawRequest, RawResponse, decoded_path, rpc_cookie_header
 from tools.localhost import (
@@ -309,15 +310,15 @@ def test_a_preflight_gets_only_the_methods_and_headers_of_the_allowed_set() -> N
     assert answer.header("Access-Control-Allow-Headers") == "content-type"
 
 
-@pytest.mark.parametrize(("origin", "development", "grantable"), [
+@pytest.mark.parametrize(("origin", "development", "expected"), [
     ("https://pay.example", False, True), ("https://pay.example:8443", False, True),
     ("http://127.0.0.1:8080", True, True), ("http://localhost:8080", True, True), ("http://[::1]:8080", True, True),
     ("http://127.0.0.1:8080", False, False), ("http://pay.example", True, False), ("null", True, False),
     ("https://a.example https://b.example", False, False), ("https://a.example,https://b.example", False, False),
     ("https://pay.example/path", False, False), ("", False, False), ("https://user@pay.example", False, False)])
 def test_a_grantable_origin_is_one_serialized_https_origin_or_loopback_http_in_development(
-        origin: str, development: bool, grantable: bool) -> None:
-    assert (grantable_origin(origin, development=development) == origin) is grantable
+        origin: str, development: bool, expected: bool) -> None:
+    assert (cors.grantable(origin, development=development) == origin) is expected
 
 
 def test_with_core_tools_a_preflight_reaches_the_function(core_tools: ThreadingHTTPServer) -> None:
