@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 import socket
 import threading
-import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -281,37 +280,14 @@ def test_text_comes_from_attributes_or_the_strings_property(page: Any, sites: Si
     assert status_text(page) == "Conectado."
 
 
-def serve_with_csp(upstream: str, policy: str) -> ThreadingHTTPServer:
-    """A front for the demo site that adds a CSP header, as the biller's own server would.
-    (Playwright's route.fulfill would make the page "public" to Chromium's Local Network Access
-    checks, which then refuse its calls to the loopback functions.)"""
-
-    class Front(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with urllib.request.urlopen(upstream + self.path) as answer:
-                body, content_type = answer.read(), answer.headers["Content-Type"]
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Content-Security-Policy", policy)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
 def test_the_demo_renders_styled_under_a_strict_csp(page: Any, sites: Sites) -> None:
     messages: list[str] = []
     page.on("console", lambda m: messages.append(m.text))
-    demo = serve_demo("127.0.0.1", 0, sites.api_base)
-    front = serve_with_csp(demo.origin, STRICT_CSP.format(api=sites.api_base))
-    sites.servers += [demo, front]
-    origin = f"http://127.0.0.1:{front.server_address[1]}"
+    # The header comes from the site itself (Playwright's route.fulfill would make the page "public" to
+    # Chromium's Local Network Access checks, which then refuse its calls to the loopback functions).
+    demo = serve_demo("127.0.0.1", 0, sites.api_base, csp=STRICT_CSP.format(api=sites.api_base))
+    sites.servers.append(demo)
+    origin = demo.origin
     demo.biller_jwt = sites.env.mint(origin.removeprefix("http://"))
     result = settle(page, origin + "/?flow=bootstrap")
     assert result.get("flow") == "bootstrap", (result, messages)

@@ -366,8 +366,12 @@ class DemoServer(ThreadingHTTPServer):
         return f"http://{self.server_address[0]}:{self.server_address[1]}"
 
 
-def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -> DemoServer:
-    """Serve client/ and a demo biller page embedding ``biller_jwt`` (a static site, no cookies)."""
+def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "", *, csp: str | None = None
+               ) -> DemoServer:
+    """Serve client/ and a demo biller page embedding ``biller_jwt`` (a static site, no cookies).
+
+    With ``csp`` every answer carries that Content-Security-Policy, as a biller's own site may send.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -396,6 +400,8 @@ def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "") -
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            if csp:
+                self.send_header("Content-Security-Policy", csp)
             self.end_headers()
             self.wfile.write(body)
 

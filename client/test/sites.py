@@ -15,10 +15,7 @@ import json
 import socket
 import sys
 import tempfile
-import threading
-import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -42,28 +39,6 @@ def closed_port() -> int:
 def demo(api_base: str, token_for: Callable[[str], str]) -> DemoServer:
     server = serve_demo("127.0.0.1", 0, api_base)
     server.biller_jwt = token_for(server.origin.removeprefix("http://"))
-    return server
-
-
-def with_csp(upstream: DemoServer, policy: str) -> ThreadingHTTPServer:
-    """A front for a demo site that adds a CSP header, as the biller's own server would."""
-
-    class Front(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with urllib.request.urlopen(upstream.origin + self.path) as answer:  # noqa: S310 - our loopback site
-                body, content_type = answer.read(), answer.headers["Content-Type"]
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Content-Security-Policy", policy)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Front)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
@@ -92,10 +67,9 @@ def main() -> None:
             "revoked": demo(api, lambda domain: revoked(env, domain)),
             "network": demo(f"http://localhost:{closed_port()}", env.mint),
         }
-        behind = serve_demo("127.0.0.1", 0, api)
-        csp = with_csp(behind, f"script-src 'self'; style-src 'self'; connect-src {api}")
-        csp_origin = f"http://127.0.0.1:{csp.server_address[1]}"
-        behind.biller_jwt = env.mint(csp_origin.removeprefix("http://"))
+        strict = serve_demo("127.0.0.1", 0, api, csp=f"script-src 'self'; style-src 'self'; connect-src {api}")
+        csp_origin = strict.origin
+        strict.biller_jwt = env.mint(csp_origin.removeprefix("http://"))
         urls = {name: page.origin + "/" for name, page in pages.items()}
         print(json.dumps({"api": api, **urls, "csp": csp_origin + "/"}), flush=True)
         for line in sys.stdin:
@@ -105,7 +79,7 @@ def main() -> None:
                 print("down", flush=True)
             elif line.strip() == "quit":
                 break
-        for server in (functions, *pages.values(), behind, csp):
+        for server in (functions, *pages.values(), strict):
             stop(server)
 
 
