@@ -279,14 +279,8 @@ def watch_jwks(soak: Soak) -> None:
         time.sleep(0.5)
 
 
-def revoke_tokens(soak: Soak) -> None:
-    """Revoke two billers' JWTs through the admin API (the load keeps using them) and mint new ones."""
-    for index in (1, 2):
-        biller = soak.config["billers"][index]
-        jti = biller_jti(biller["token"])
-        status, _, _ = http(soak, "DELETE", f"/api/billers/{biller['guid']}/tokens/{jti}",
-                            headers={"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}"})
-        soak.event("revoked", biller=index, status=status)
+def mint_tokens(soak: Soak) -> None:
+    """Mint biller JWTs through the admin API, as the Biller Portal does (the end checks they are listed)."""
     for index in (3, 4):
         biller = soak.config["billers"][index]
         body = json.dumps({"domain": biller["origin"].removeprefix("http://")}).encode()
@@ -295,6 +289,20 @@ def revoke_tokens(soak: Soak) -> None:
                                   "Content-Type": "application/json"})
         jti = json.loads(answer).get("jti") if status == 201 else None
         soak.event("minted", biller=index, status=status, jti=jti)
+
+
+def revoke_token(soak: Soak, index: int) -> None:
+    """Revoke one biller's JWT through the admin API while the load keeps using it.
+
+    The instance that takes the DELETE (or any other write) drops its cached rows at once; another
+    instance serves its cached row until it expires, so revocations are spread out: each is seen to reach
+    every instance within the revocation bound without another write clearing the caches early.
+    """
+    biller = soak.config["billers"][index]
+    jti = biller_jti(biller["token"])
+    status, _, _ = http(soak, "DELETE", f"/api/billers/{biller['guid']}/tokens/{jti}",
+                        headers={"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}"})
+    soak.event("revoked", biller=index, status=status)
 
 
 def biller_jti(token: str) -> str:
@@ -521,12 +529,15 @@ def run(args: argparse.Namespace) -> int:
 def schedule(soak: Soak, duration: float, start: float) -> dict[str, Any]:
     """Faults at fixed fractions of the run, each with room to recover before the next."""
     at = {name: start + duration * fraction for name, fraction in
-          {"rotate": 0.08, "revoke": 0.20, "master": 0.33, "keystore": 0.53, "stall": 0.73}.items()}
+          {"rotate": 0.08, "mint": 0.14, "revoke": 0.18, "master": 0.36, "revoke again": 0.55, "keystore": 0.62,
+           "stall": 0.80}.items()}
     stall_window = [at["stall"], at["stall"] + soak.fault_seconds]
     faults: list[tuple[float, Callable[[], None]]] = [
         (at["rotate"], lambda: rotate_keys(soak)),
-        (at["revoke"], lambda: revoke_tokens(soak)),
+        (at["mint"], lambda: mint_tokens(soak)),
+        (at["revoke"], lambda: revoke_token(soak, 1)),
         (at["master"], lambda: master_down(soak)),
+        (at["revoke again"], lambda: revoke_token(soak, 2)),
         (at["keystore"], lambda: key_store_down(soak)),
         (at["stall"], lambda: stall_jwks(soak, stall_window)),
     ]
