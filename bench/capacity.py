@@ -147,7 +147,7 @@ SIZES = {
 
 
 def server_ms_from_results(path: Path | None) -> float | None:
-    candidates = [path] if path else sorted((ROOT / "bench" / "results").glob("*.json"))[-1:]
+    candidates = [path] if path else sorted((ROOT / "bench" / "results").glob("[0-9]*.json"))[-1:]
     for candidate in candidates:
         if candidate and candidate.exists():
             http = json.loads(candidate.read_text()).get("5_http", {})
