@@ -479,7 +479,36 @@ def test_required_query_parameters_stay_query_parameters() -> None:
     """Learn, "API import restrictions and known issues": translateRequiredQueryParameters."""
     api = bicep(INFRA / "modules" / "apim.bicep")["resources"]["api"]["config"]["properties"]
     assert api["translateRequiredQueryParameters"] == "query"
-    assert loaded_file(api["value"]) == "../../openapi.yaml" and api["format"] == "openapi"
+    assert loaded_file(api["value"]) == "../apim/openapi.json" and api["format"] == "openapi+json"
+
+
+def test_api_management_imports_openapi_without_the_component_kinds_it_does_not_support() -> None:
+    """Learn, "API import restrictions and known issues", OpenAPI 3.x Unsupported: Components responses,
+    parameters, examples, requestBodies, headers, securitySchemes, links, callbacks (and a few fields)."""
+    imported = json.loads((INFRA / "apim" / "openapi.json").read_text())
+    assert set(imported["components"]) <= {"schemas"}
+    refs = re.findall(r'"\$ref": "#/components/(\w+)/', json.dumps(imported))
+    assert refs and set(refs) == {"schemas"}
+    parameters = [p for item in imported["paths"].values()
+                  for p in [*item.get("parameters", []),
+                            *(q for op in item.values() if isinstance(op, dict) for q in op.get("parameters", []))]]
+    assert {"name": "billerGuid", "in": "path", "required": True, "schema": {"type": "string"}} in parameters
+    assert not [p for p in parameters if {"style", "explode", "allowEmptyValue", "allowReserved"} & set(p)]
+
+
+def test_the_imported_openapi_document_is_openapi_yaml_as_it_is_now() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("apim_openapi", ROOT / "scripts" / "apim_openapi.py")
+    assert spec and spec.loader
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    current = (INFRA / "apim" / "openapi.json").read_text()
+    assert current == generator.render(), "run: python scripts/apim_openapi.py"
+    source = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    imported = json.loads(current)
+    assert {(path, method) for path, item in source["paths"].items() for method in item} == \
+        {(path, method) for path, item in imported["paths"].items() for method in item}
 
 
 # --- Item 12: do not overwrite IC's procedure ---------------------------------------------------------------

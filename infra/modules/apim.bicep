@@ -141,6 +141,9 @@ resource fragment 'Microsoft.ApiManagement/service/policyFragments@2024-05-01' =
 // operation's resource name, lower case with every run of non-alphanumerics as one dash
 // (payer_token -> payer-token); translateRequiredQueryParameters 'query' keeps the required
 // `token` query parameter of tenant_login a query parameter instead of a URL template segment.
+// The same page lists the OpenAPI 3 component kinds APIM does not support (responses, parameters, ...):
+// it imports infra/apim/openapi.json, openapi.yaml with those written out in place
+// (scripts/apim_openapi.py; tests/test_infra.py checks the copy is current).
 resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
   parent: apim
   name: 'payer-auth'
@@ -149,8 +152,8 @@ resource api 'Microsoft.ApiManagement/service/apis@2024-05-01' = {
     path: ''
     protocols: ['https']
     subscriptionRequired: false
-    format: 'openapi'
-    value: loadTextContent('../../openapi.yaml')
+    format: 'openapi+json'
+    value: loadTextContent('../apim/openapi.json')
     serviceUrl: functionAppUrl
     translateRequiredQueryParameters: 'query'
   }
