@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from shared.errors import ConfigurationError
+from shared.http import Request, Response
 from shared.settings import Settings
-from shared.web import Request, Response
 
 if TYPE_CHECKING:  # the core (cryptography, x509, databases) loads on the first request, not at indexing
-    from shared.endpoints import Endpoints
-    from shared.service import PayerAuth
+    from shared.app import PayerAuth
+    from shared.web.endpoints import Endpoints
 
 try:
     SETTINGS = Settings.from_env()
@@ -43,8 +43,8 @@ def endpoints() -> Endpoints:
         with _lock:
             if _endpoints is None:
                 from shared import telemetry
-                from shared.endpoints import Endpoints
-                from shared.service import PayerAuth
+                from shared.app import PayerAuth
+                from shared.web.endpoints import Endpoints
 
                 telemetry.configure()
                 service = PayerAuth.from_settings(SETTINGS)
@@ -55,7 +55,7 @@ def endpoints() -> Endpoints:
 
 def install(service: PayerAuth) -> None:
     """Use this service instead of the one built from the environment (tests, local host)."""
-    from shared.endpoints import Endpoints
+    from shared.web.endpoints import Endpoints
 
     global _endpoints
     _endpoints = Endpoints(service)

@@ -221,10 +221,10 @@ def simulate(instances: int, billers: int, seconds: float, connections: int) -> 
 
 def populate(env: dict[str, str], billers: int) -> list[dict[str, str]]:
     """Billers spread over two shards, one recorded biller JWT each."""
-    from shared.billers import Actor
-    from shared.service import PayerAuth
+    from shared.app import PayerAuth
+    from shared.billers.directory import Actor
     from shared.settings import Settings
-    from tools.cli import create_schema
+    from shared.storage.schema import create_schema
 
     service = PayerAuth.from_settings(Settings.from_env(env))
     create_schema(service.directory.master, "master")

@@ -48,13 +48,14 @@ sys.path.insert(0, str(ROOT))
 
 import function_app  # noqa: E402
 from shared import tokens  # noqa: E402
-from shared.billers import Actor  # noqa: E402
-from shared.database import Database  # noqa: E402
-from shared.exchange import Exchange, ExchangeRequest, Issued  # noqa: E402
-from shared.keys import KeyRing  # noqa: E402
-from shared.service import PayerAuth  # noqa: E402
+from shared.app import PayerAuth  # noqa: E402
+from shared.billers.directory import Actor  # noqa: E402
+from shared.billers.exchange import Exchange, ExchangeRequest, Issued  # noqa: E402
+from shared.jose.keys import KeyRing  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from tools.cli import DEMO_BILLER_GUID, create_schema  # noqa: E402
+from shared.storage.database import Database  # noqa: E402
+from shared.storage.schema import create_schema  # noqa: E402
+from tools.cli import DEMO_BILLER_GUID  # noqa: E402
 from tools.localhost import serve, stop  # noqa: E402
 
 ORIGIN = "http://127.0.0.1:8080"
@@ -176,7 +177,7 @@ def jose_library() -> str:
     named = getattr(tokens, "JOSE_LIBRARY", None)
     if named:
         return f"{named} (over cryptography {cryptography.__version__})"
-    return f"shared/jws.py, hand-written, over cryptography {cryptography.__version__}"
+    return f"shared/jose/jws.py, hand-written, over cryptography {cryptography.__version__}"
 
 
 def token_request(token: str, delivery: str) -> func.HttpRequest:

@@ -41,7 +41,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.certificates import PKCS12, KeyMaterial, generate_self_signed, to_pkcs12_secret
+from shared.jose.certificates import PKCS12, KeyMaterial, generate_self_signed, to_pkcs12_secret
 from tests.azure_fakes import FakeIdentityEndpoint, FakeKeyVault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,11 +132,11 @@ def populate(soak: Soak) -> dict[str, Any]:
     """Schema, billers with their JWTs, a tenant with a PEM key and one whose JWKS URL stalls."""
     code = f"""
 import json, sys
-from shared.billers import Actor
-from shared.service import PayerAuth
+from shared.billers.directory import Actor
+from shared.app import PayerAuth
 from shared.settings import Settings
-from shared.tenants import Tenant
-from tools.cli import create_schema
+from shared.tenants.registry import Tenant
+from shared.storage.schema import create_schema
 service = PayerAuth.from_settings(Settings.from_env())
 create_schema(service.directory.master, "master")
 for shard in service.directory.shards.values():

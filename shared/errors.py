@@ -3,7 +3,7 @@
 Every error carries the ``error`` its HTTP answer names (an OAuth error code
 or a problem type), a finer stable snake_case ``reason`` for logs and metrics
 (``biller_token_expired``), and a human ``description`` safe to show to the caller: it never contains a token,
-a secret or a full e-mail address.  ``shared.responses`` is the one place that
+a secret or a full e-mail address.  ``shared.web.responses`` is the one place that
 turns these into HTTP.
 """
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import idna
 
-from .errors import InvalidRequest
-from .settings import LOOPBACK_HOSTS
+from shared.errors import InvalidRequest
+from shared.settings import LOOPBACK_HOSTS
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_HOST_LENGTH = 253

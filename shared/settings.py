@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from shared.errors import ConfigurationError
 
 log = logging.getLogger("payerauth.settings")
 

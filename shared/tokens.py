@@ -26,10 +26,10 @@ from typing import Any
 
 import jwt
 
-from . import jws
-from .cache import TtlCache
-from .errors import InvalidRequest, RequestRejected
-from .keys import KeySet, VerificationKey
+from shared.errors import InvalidRequest, RequestRejected
+from shared.jose import jws
+from shared.jose.keys import KeySet, VerificationKey
+from shared.storage.cache import TtlCache
 
 MAX_TOKEN_BYTES = 8 * 1024
 URN = "urn:invoicecloud:"

@@ -17,12 +17,13 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared import edge
-from shared.billers import Actor
-from shared.local_keys import LocalKeySource
-from shared.service import PayerAuth
+from shared.app import PayerAuth
+from shared.billers.directory import Actor
+from shared.keystores.local import LocalKeySource
 from shared.settings import Settings
-from tools.cli import DEMO_BILLER_GUID, create_schema
+from shared.storage.schema import create_schema
+from shared.web import edge
+from tools.cli import DEMO_BILLER_GUID
 from tools.localhost import encode_response
 
 START = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.billers import Actor, BillerDirectory, token_hash
-from shared.database import Database
+from shared.billers.directory import Actor, BillerDirectory, token_hash
 from shared.errors import DatabaseUnavailable
+from shared.storage.database import Database
+from shared.storage.schema import create_schema
 from tests.conftest import Clock, build_env
-from tools.cli import create_schema
 
 ODBC_DRIVER = "SQLite3"  # from Debian's libsqliteodbc, registered in /etc/odbcinst.ini
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import function_app
-import shared.edge
-from shared.web import Response
+import shared.web.edge
+from shared.http import Response
 from tests.conftest import Env
 from tools.localhost import serve, serve_demo, stop
 
@@ -150,7 +150,7 @@ def test_the_session_cookie_is_stored_as_a_host_cookie_with_no_domain(page: Any,
 def test_without_the_edge_answering_preflights_the_body_flow_fails_as_it_did_in_azure(
         page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
     """Why the edge answers preflights: on Flex the host answers them itself, 204 with no CORS headers."""
-    monkeypatch.setattr(shared.edge, "preflight", lambda headers, development: Response(204))
+    monkeypatch.setattr(shared.web.edge, "preflight", lambda headers, development: Response(204))
     result = open_demo(page, sites, "body")
     assert result["error"]["status"] == 0, result  # the Bearer GET's preflight failed: a network error
     assert page.locator("payer-auth").get_attribute("data-state") == "error"
@@ -180,7 +180,7 @@ def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_
 def test_without_partitioned_chromium_drops_the_cookie_and_auto_falls_back_to_body(
         page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
     """Why the edge adds Partitioned: without it this third-party cookie never comes back."""
-    monkeypatch.setattr(shared.edge, "add_partitioned", lambda set_cookie, name: set_cookie)
+    monkeypatch.setattr(shared.web.edge, "add_partitioned", lambda set_cookie, name: set_cookie)
     result = open_demo(page, sites, "auto")
     assert result["flow"] == "body-fallback"
     assert page.context.cookies() == []

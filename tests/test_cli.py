@@ -105,7 +105,7 @@ def test_revoke_and_rotate_say_when_running_instances_see_them(cli) -> None:  # 
 
 def test_a_dev_tenant_mints_a_login_token_the_login_route_accepts(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import function_app
-    from shared.service import PayerAuth
+    from shared.app import PayerAuth
     from tests.conftest import Env, make_settings
 
     cli("init")

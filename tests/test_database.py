@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from shared.database import (
+from shared.errors import DatabaseUnavailable
+from shared.settings import Settings
+from shared.storage.database import (
     SQL_COPT_SS_ACCESS_TOKEN,
     TOKEN_EXCLUSIVE_KEYWORDS,
     Database,
@@ -23,9 +25,7 @@ from shared.database import (
     pack_access_token,
     without_keywords,
 )
-from shared.errors import DatabaseUnavailable
-from shared.settings import Settings
-from tools.cli import create_schema
+from shared.storage.schema import create_schema
 
 TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJodHRwczovL2RhdGFiYXNlLndpbmRvd3MubmV0LyJ9.c2ln"
 

@@ -12,8 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
-from shared.billers import Actor
-from shared.certificates import generate_self_signed
+from shared.billers.directory import Actor
+from shared.jose.certificates import generate_self_signed
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env
 from tools.cli import DEMO_BILLER_GUID
 
@@ -172,7 +172,7 @@ def test_preflight_from_an_origin_we_could_never_grant_gets_no_grant(env: Env, f
 
 
 def test_preflight_grants_only_an_origin_as_browsers_serialize_it(env: Env) -> None:
-    # The function and the edge share one rule (shared.cors.grantable): the grant is compared byte for byte.
+    # The function and the edge share one rule (shared.web.cors.grantable): the grant is compared byte for byte.
     answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token", headers={"Origin": "https://pay.example"})
     assert answer.header("Access-Control-Allow-Origin") == "https://pay.example"
     answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token", headers={"Origin": "https://Pay.Example"})
@@ -434,7 +434,7 @@ def test_an_unreachable_database_is_503_with_retry_after(env: Env) -> None:
 
 
 def test_a_cached_verification_ends_when_its_key_stops_being_trusted(env: Env) -> None:
-    from shared.keys import KeyVersion
+    from shared.jose.keys import KeyVersion
 
     token = env.mint()
     assert env.exchange(token).status == 200  # verified once, now cached

@@ -93,7 +93,7 @@ def login_env(tmp_path_factory: pytest.TempPathFactory, key_folder: Path) -> Env
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from shared.tenants import Tenant
+    from shared.tenants.registry import Tenant
 
     env = build_env(tmp_path_factory.mktemp("login-fuzz"), key_folder)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-from shared import cors
-from shared.responses import PROBLEM_BASE
 from shared.settings import Settings
+from shared.web import cors
+from shared.web.responses import PROBLEM_BASE
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"

@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
-from shared import jws
-from shared.certificates import generate_self_signed
 from shared.errors import InvalidRequest
-from shared.keys import KeyRing, KeyVersion
+from shared.jose import jws
+from shared.jose.certificates import generate_self_signed
+from shared.jose.keys import KeyRing, KeyVersion
 from shared.tokens import MAX_TOKEN_BYTES, TokenRules, verify
 from tests.conftest import START
 from tests.raw_jws import b64, sign_raw
@@ -159,7 +159,7 @@ def test_key_headers_are_ignored(header: str) -> None:
 def test_no_code_of_ours_computes_or_checks_a_jws_signature() -> None:
     """Signatures over a signing input are PyJWT's (certificates.py signs X.509 certificates, not JWS)."""
     primitives = {"PKCS1v15", "ECDSA", "encode_dss_signature", "decode_dss_signature"}
-    for path in (ROOT / "shared").glob("*.py"):
+    for path in (ROOT / "shared").rglob("*.py"):
         if path.name == "certificates.py":
             continue
         found = set()

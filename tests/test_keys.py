@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.certificates import PEM, PKCS12, generate_self_signed, parse_secret, to_pem_secret, to_pkcs12_secret
 from shared.errors import ConfigurationError, KeyStoreUnavailable
-from shared.keys import KeyRing, KeyVersion
-from shared.local_keys import LocalKeySource
+from shared.jose.certificates import PEM, PKCS12, generate_self_signed, parse_secret, to_pem_secret, to_pkcs12_secret
+from shared.jose.keys import KeyRing, KeyVersion
+from shared.keystores.local import LocalKeySource
 from tests.conftest import START
 
 

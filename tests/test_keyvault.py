@@ -16,8 +16,8 @@ import pytest
 import trustme
 
 import function_app
-from shared.certificates import PEM, PKCS12, KeyMaterial, generate_self_signed, to_pem_secret, to_pkcs12_secret
-from shared.keys import KeyRefresher, KeyVersion
+from shared.jose.certificates import PEM, PKCS12, KeyMaterial, generate_self_signed, to_pem_secret, to_pkcs12_secret
+from shared.jose.keys import KeyRefresher, KeyVersion
 from tests.azure_fakes import FakeIdentityEndpoint, FakeKeyVault
 from tests.conftest import START, Env, build_env
 from tools.localhost import serve, stop
@@ -236,7 +236,7 @@ def test_an_hs256_tenant_secret_is_read_from_key_vault_by_name(
     import base64
     import secrets
 
-    from shared.tenants import Tenant
+    from shared.tenants.registry import Tenant
 
     azure.vault.add_version(SECRET, to_pkcs12_secret(materials[0]), PKCS12, START - dt.timedelta(days=1))
     shared_secret = secrets.token_bytes(32)

@@ -1,5 +1,5 @@
 """The local host behaves as the Flex Consumption host behind API Management (tools/localhost.py,
-tools/functions_host.py, shared/edge.py), and as `func start` with --platform core-tools."""
+tools/functions_host.py, shared/web/edge.py), and as `func start` with --platform core-tools."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared import cors
-from shared.edge import preflight
+from shared.web import cors
+from shared.web.edge import preflight
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Env
 from tools.functions_host import FunctionsHost, RawRequest, RawResponse, decoded_path, rpc_cookie_header
 from tools.localhost import (

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from shared.billers import Actor
+from shared.billers.directory import Actor
 from tests.conftest import Env
 
 

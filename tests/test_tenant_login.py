@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
 from shared.errors import ConfigurationError, InvalidRequest
-from shared.jwks_fetch import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
-from shared.tenants import Tenant
+from shared.tenants.jwks import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
+from shared.tenants.registry import Tenant
 from tests.azure_fakes import HttpsFake
 from tests.conftest import START, Answer, Env
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.billers import Actor
+from shared.billers.directory import Actor
 from shared.errors import InvalidRequest
 from shared.tokens import BILLER_GUID, ORIGIN, USERTYPE, biller_claims, payer_claims
 from tests.conftest import DEMO_DOMAIN, DEMO_ORIGIN, START, Answer, Env

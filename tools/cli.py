@@ -26,18 +26,17 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from shared.billers import Actor
-from shared.database import Database
+from shared.app import PayerAuth
+from shared.billers.directory import Actor
 from shared.errors import PayerAuthError
-from shared.local_keys import LocalKeySource
-from shared.service import PayerAuth
+from shared.keystores.local import LocalKeySource
 from shared.settings import Settings, redact
+from shared.storage.database import Database
+from shared.storage.schema import create_schema
 from tools.localhost import load_local_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SQL = ROOT / "infra" / "sql"
 DEMO_BILLER_GUID = "6f1d2a4e-3b5c-4d7e-8f90-a1b2c3d4e5f6"
 DEMO_ORIGIN_DOMAIN = "127.0.0.1:8080"
 CLI_ACTOR = Actor(sub="cli")
@@ -139,9 +138,9 @@ def add_tenant_commands(groups: Any) -> None:
 def cmd_init(service: PayerAuth, args: argparse.Namespace) -> int:
     s = service.settings
     kid = service.ic_keys.current().signer.kid
-    create_schema(service.directory.master, "master")
+    init_schema(service.directory.master, "master")
     for shard in service.directory.shards.values():
-        create_schema(shard, "shard")
+        init_schema(shard, "shard")
     if service.directory.biller(DEMO_BILLER_GUID) is None:
         service.directory.add_biller(DEMO_BILLER_GUID, "Demo Biller", args.domain, next(iter(s.shard_dbs)))
     token = demo_biller_jwt(service, args.domain)
@@ -181,11 +180,9 @@ def exchange_curl(token: str, origin: str, base_url: str) -> str:
             f"    -d subject_token={token}")
 
 
-def create_schema(database: Database, kind: str) -> None:
-    if database.dialect == "mssql":
+def init_schema(database: Database, kind: Literal["master", "shard"]) -> None:
+    if not create_schema(database, kind):
         say(f"{database.label}: SQL Server; run infra/sql/sqlserver/{kind}.sql there (not done by init)")
-        return
-    database.run_script((SQL / "sqlite" / f"{kind}.sql").read_text())
 
 
 def cmd_biller_add(service: PayerAuth, args: argparse.Namespace) -> int:
@@ -251,8 +248,8 @@ def cmd_health(service: PayerAuth, args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_add(service: PayerAuth, args: argparse.Namespace) -> int:
-    from shared.secret_store import LocalSecretStore
-    from shared.tenants import Tenant
+    from shared.keystores.secret_store import LocalSecretStore
+    from shared.tenants.registry import Tenant
 
     secret_name = args.hs256_secret_name
     if args.hs256_secret_file:
@@ -291,7 +288,7 @@ def cmd_tenant_dev_add(service: PayerAuth, args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from shared.tenants import Tenant
+    from shared.tenants.registry import Tenant
 
     refuse_outside_development(service, "tenant dev-add")
     key_file = dev_tenant_key_file(service, args.id)

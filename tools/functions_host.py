@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from shared.edge import is_preflight
+from shared.web.edge import is_preflight
 
 log = logging.getLogger("payerauth.localhost")
 

@@ -8,7 +8,7 @@
   (``--platform core-tools``).  Kestrel's limits apply in front of it: 413
   over the body limit, 414 over an 8 KiB request line, 431 over 32 KiB of
   headers or 100 of them.
-* The edge plays API Management (``shared.edge``'s rules): on Flex it answers
+* The edge plays API Management (``shared.web.edge``'s rules): on Flex it answers
   our routes' preflights and sends the function key; always, it removes the
   session cookie's empty ``domain=`` and adds ``Partitioned``.
 * Flex runs one request at a time per Python instance and scales out;
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared import edge
+from shared.web import edge
 from tools.functions_host import (
     FUNCTION_KEY_HEADER,
     PLATFORMS,
@@ -103,7 +103,7 @@ def function_key(local_dir: Path) -> str:
 # --- the edge: API Management's policies, locally ----------------------------------------------
 
 class LocalEdge:
-    """``shared.edge``'s rules around an upstream host, and the function key API Management sends.
+    """``shared.web.edge``'s rules around an upstream host, and the function key API Management sends.
 
     On ``core-tools`` there is no APIM in front of ``func start``: preflights and requests pass as sent,
     and only the cookie rule applies (without ``Partitioned`` the browser drops the cookie).
@@ -418,7 +418,7 @@ def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "", *
 def demo_biller_jwt(domain: str) -> str | None:
     """A fresh biller JWT for the demo biller at ``domain`` (the demo page's), or None before ``tools.cli init``."""
     import function_app
-    from shared.billers import Actor
+    from shared.billers.directory import Actor
     from shared.errors import PayerAuthError
     from tools.cli import DEMO_BILLER_GUID
 

@@ -10,12 +10,12 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .billers import Actor
-from .errors import Forbidden, Unauthorized
-from .keys import KeyRing
-from .settings import Settings
-from .tokens import BILLER_GUID, USERTYPE, TokenRules, canonical_guid, verify
-from .web import Request
+from shared.billers.directory import Actor
+from shared.errors import Forbidden, Unauthorized
+from shared.http import Request
+from shared.jose.keys import KeyRing
+from shared.settings import Settings
+from shared.tokens import BILLER_GUID, USERTYPE, TokenRules, canonical_guid, verify
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .certificates import parse_secret
-from .errors import KeyStoreUnavailable, PayerAuthError
-from .keys import KeyVersion
+from shared.errors import KeyStoreUnavailable, PayerAuthError
+from shared.jose.certificates import parse_secret
+from shared.jose.keys import KeyVersion
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 

@@ -11,8 +11,7 @@ import html
 import logging
 from http import HTTPStatus
 
-from . import cors
-from .errors import (
+from shared.errors import (
     ConfigurationError,
     Forbidden,
     InvalidRequest,
@@ -24,7 +23,8 @@ from .errors import (
     UnsupportedGrantType,
     UnsupportedMediaType,
 )
-from .web import Response
+from shared.http import Response
+from shared.web import cors
 
 log = logging.getLogger("payerauth.responses")
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .billers import BillerDirectory
-from .errors import InvalidRequest, NotFound
-from .payer_session import PayerPrincipal
+from shared.billers.directory import BillerDirectory
+from shared.errors import InvalidRequest, NotFound
+from shared.payers.guard import PayerPrincipal
 
 ResourceHandler = Callable[[PayerPrincipal], dict[str, Any]]
 

@@ -11,16 +11,16 @@ what Azure does:
   still decides CORS on every real response.
 * Our session cookie leaves without the empty ``domain=`` the host writes (a
   ``__Host-`` cookie must carry no Domain) and with ``Partitioned`` (CHIPS),
-  which the Functions Python library cannot carry (``shared.cookies``).
+  which the Functions Python library cannot carry (``shared.web.cookies``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .cookies import add_partitioned, remove_empty_domain
-from .cors import PREFLIGHT_MAX_AGE, grantable
-from .web import Response
+from shared.http import Response
+from shared.web.cookies import add_partitioned, remove_empty_domain
+from shared.web.cors import PREFLIGHT_MAX_AGE, grantable
 
 Headers = Iterable[tuple[str, str]]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import KeyStoreUnavailable, PayerAuthError, TenantKeyInvalid
+from shared.errors import KeyStoreUnavailable, PayerAuthError, TenantKeyInvalid
 
 MIN_HS256_SECRET_BYTES = 32
 
@@ -72,7 +72,7 @@ class KeyVaultSecretStore:
             except Exception as exc:  # SDK errors: keep the last good value if there is one
                 if cached:
                     return cached[1]
-                from .keyvault import classify
+                from shared.keystores.keyvault import classify
 
                 raise classify(exc, f"the tenant secret {name!r} in Key Vault") from exc
             self._values[name] = (self.monotonic(), value)

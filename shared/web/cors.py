@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import PayerAuthError
-from .origins import parse_origin
-from .web import Response
+from shared.errors import PayerAuthError
+from shared.http import Response
+from shared.origins import parse_origin
 
 PREFLIGHT_MAX_AGE = 600
 

@@ -15,25 +15,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from . import cors, telemetry
-from .cookies import cleared_cookie, session_cookie
-from .errors import InvalidRequest, PayerAuthError
-from .exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
-from .forms import read_fields
-from .origins import ascii_origins
-from .payer_session import PayerPrincipal
-from .responses import NO_STORE, html_error, internal_error, oauth_error, problem
-from .tokens import BILLER_GUID
-from .web import Request, Response
+from shared import telemetry
+from shared.billers.exchange import JWT_TOKEN_TYPE, Issued, parse_exchange
+from shared.errors import InvalidRequest, PayerAuthError
+from shared.http import Request, Response
+from shared.origins import ascii_origins
+from shared.payers.guard import PayerPrincipal
+from shared.tokens import BILLER_GUID
+from shared.web import cors
+from shared.web.cookies import cleared_cookie, session_cookie
+from shared.web.forms import read_fields
+from shared.web.responses import NO_STORE, html_error, internal_error, oauth_error, problem
 
 if TYPE_CHECKING:
-    from .service import PayerAuth
+    from shared.app import PayerAuth
 
 log = logging.getLogger("payerauth.request")
 
 Handler = Callable[[Request], Response]
 JWKS_MAX_AGE = 900  # well under the signing-key overlap (2 h by default)
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"  # deployed with the app
+OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"  # deployed with the app
 
 
 class Endpoints:

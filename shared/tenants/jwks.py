@@ -37,9 +37,9 @@ from urllib.parse import urljoin, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from . import jws
-from .errors import PayerAuthError, TemporarilyUnavailable
-from .settings import LOOPBACK_HOSTS, METADATA_ADDRESSES
+from shared.errors import PayerAuthError, TemporarilyUnavailable
+from shared.jose import jws
+from shared.settings import LOOPBACK_HOSTS, METADATA_ADDRESSES
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 

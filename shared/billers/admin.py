@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .billers import Actor, Biller, BillerDirectory, TokenRecord
-from .errors import InvalidRequest, NotFound
-from .keys import KeyRing
-from .origins import parse_registrable_domain
-from .settings import Settings
-from .tokens import biller_claims, canonical_guid
+from shared.billers.directory import Actor, Biller, BillerDirectory, TokenRecord
+from shared.errors import InvalidRequest, NotFound
+from shared.jose.keys import KeyRing
+from shared.origins import parse_registrable_domain
+from shared.settings import Settings
+from shared.tokens import biller_claims, canonical_guid
 
 
 @dataclass(frozen=True)

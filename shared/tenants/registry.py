@@ -17,14 +17,14 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .cache import TtlCache
-from .database import Database
-from .errors import InvalidRequest, NotFound, TenantKeyInvalid
-from .jwks_fetch import FetchPolicy, TenantJwks
-from .keys import VerificationKey
-from .origins import ascii_origins, parse_origin
-from .secret_store import SecretStore, hs256_secret
-from .settings import LOOPBACK_HOSTS
+from shared.errors import InvalidRequest, NotFound, TenantKeyInvalid
+from shared.jose.keys import VerificationKey
+from shared.keystores.secret_store import SecretStore, hs256_secret
+from shared.origins import ascii_origins, parse_origin
+from shared.settings import LOOPBACK_HOSTS
+from shared.storage.cache import TtlCache
+from shared.storage.database import Database
+from shared.tenants.jwks import FetchPolicy, TenantJwks
 
 MAX_CACHED_PEM_KEYS = 10_000
 COLUMNS = "TenantId, Audience, Algorithm, PublicKeyPem, JwksUrl, SecretName, ReturnUrl, FrameAncestors"

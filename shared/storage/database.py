@@ -30,8 +30,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from . import iocounts
-from .errors import DatabaseUnavailable
+from shared import iocounts
+from shared.errors import DatabaseUnavailable
 
 Dialect = Literal["sqlite", "mssql"]
 CONNECT_TIMEOUT_SECONDS = 5

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .cache import TtlCache
-from .database import Database
-from .errors import DatabaseUnavailable, NotFound
+from shared.errors import DatabaseUnavailable, NotFound
+from shared.storage.cache import TtlCache
+from shared.storage.database import Database
 
 MASTER_QUERY = {
     "sqlite": "SELECT BillerID, BillerGuid, ShardName, DisplayName, Domain, Status "

@@ -19,13 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .database import Database
-from .errors import InvalidRequest, Unauthorized
-from .keys import KeyRing
-from .settings import Settings
-from .telemetry import mask_email, mask_phone
-from .tenants import Tenant, TenantRegistry
-from .tokens import URN, USERTYPE, TokenRules, framed, verify
+from shared.errors import InvalidRequest, Unauthorized
+from shared.jose.keys import KeyRing
+from shared.settings import Settings
+from shared.storage.database import Database
+from shared.telemetry import mask_email, mask_phone
+from shared.tenants.registry import Tenant, TenantRegistry
+from shared.tokens import URN, USERTYPE, TokenRules, framed, verify
 
 log = logging.getLogger("payerauth.tenant_login")
 TENANT = URN + "tenant"

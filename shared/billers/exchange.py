@@ -15,13 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .billers import BillerDirectory
-from .cache import TtlCache
-from .errors import InvalidRequest, PayerAuthError, UnsupportedGrantType
-from .keys import KeyRing
-from .origins import Origin, parse_domain, request_origin
-from .settings import Settings
-from .tokens import biller_rules, canonical_guid, payer_claims, verify
+from shared.billers.directory import BillerDirectory
+from shared.errors import InvalidRequest, PayerAuthError, UnsupportedGrantType
+from shared.jose.keys import KeyRing
+from shared.origins import Origin, parse_domain, request_origin
+from shared.settings import Settings
+from shared.storage.cache import TtlCache
+from shared.tokens import biller_rules, canonical_guid, payer_claims, verify
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN, not a secret

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from .errors import ConfigurationError
+from shared.errors import ConfigurationError
 
 PKCS12 = "application/x-pkcs12"
 PEM = "application/x-pem-file"

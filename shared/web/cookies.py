@@ -5,7 +5,7 @@ SameSite=None``.  ``Partitioned`` (CHIPS) is required for a third-party
 cookie in current Chromium, but the Functions Python library silently drops a
 ``Set-Cookie`` that carries it (``http.cookies`` cannot parse the bare flag),
 so the edge in front of the function adds it: API Management in Azure, the
-local host locally, both by ``shared.edge``'s rules.
+local host locally, both by ``shared.web.edge``'s rules.
 
 The Functions host rebuilds every cookie from the worker's ``RpcHttpCookie``
 and always writes its Domain, empty when none was set: ``name=value;

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from .web import Request
+from shared.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from shared.http import Request
 
 MAX_BODY_BYTES = 16 * 1024
 FORM = "application/x-www-form-urlencoded"

@@ -13,9 +13,9 @@ import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .certificates import PEM, PKCS12, generate_self_signed, parse_secret, to_pem_secret, to_pkcs12_secret
-from .errors import KeyStoreUnavailable
-from .keys import KeyVersion
+from shared.errors import KeyStoreUnavailable
+from shared.jose.certificates import PEM, PKCS12, generate_self_signed, parse_secret, to_pem_secret, to_pkcs12_secret
+from shared.jose.keys import KeyVersion
 
 SUFFIXES = {".pkcs12": PKCS12, ".pem": PEM}
 

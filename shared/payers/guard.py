@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import Forbidden, PayerAuthError, Unauthorized
-from .keys import KeyRing
-from .settings import Settings
-from .tokens import BILLER_GUID, ORIGIN, TokenRules, verify
-from .web import Request
+from shared.errors import Forbidden, PayerAuthError, Unauthorized
+from shared.http import Request
+from shared.jose.keys import KeyRing
+from shared.settings import Settings
+from shared.tokens import BILLER_GUID, ORIGIN, TokenRules, verify
 
 
 @dataclass(frozen=True)

@@ -15,24 +15,24 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .biller_tokens import BillerTokens
-from .billers import BillerDirectory
-from .cache import TtlCache
-from .database import Cursor, Database, TokenProvider, managed_identity_token
-from .errors import DatabaseUnavailable, PayerAuthError
-from .exchange import Exchange
-from .jwks_fetch import FetchPolicy
-from .keys import KeyRefresher, KeyRing, KeySource
-from .keyvault import KeyVaultSource, secret_client
-from .local_keys import LocalKeySource
-from .payer_session import PayerGuard
-from .portal import PortalGuard
-from .resources import Resources
-from .secret_store import KeyVaultSecretStore, LocalSecretStore, SecretStore
-from .settings import Settings
-from .telemetry import DependencyStates
-from .tenant_login import ReplayStore, TenantLogin
-from .tenants import TenantRegistry
+from shared.billers.admin import BillerTokens
+from shared.billers.directory import BillerDirectory
+from shared.billers.exchange import Exchange
+from shared.billers.portal import PortalGuard
+from shared.errors import DatabaseUnavailable, PayerAuthError
+from shared.jose.keys import KeyRefresher, KeyRing, KeySource
+from shared.keystores.keyvault import KeyVaultSource, secret_client
+from shared.keystores.local import LocalKeySource
+from shared.keystores.secret_store import KeyVaultSecretStore, LocalSecretStore, SecretStore
+from shared.payers.data import Resources
+from shared.payers.guard import PayerGuard
+from shared.settings import Settings
+from shared.storage.cache import TtlCache
+from shared.storage.database import Cursor, Database, TokenProvider, managed_identity_token
+from shared.telemetry import DependencyStates
+from shared.tenants.jwks import FetchPolicy
+from shared.tenants.login import ReplayStore, TenantLogin
+from shared.tenants.registry import TenantRegistry
 
 
 def utc_now() -> dt.datetime:

@@ -34,9 +34,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from . import iocounts, telemetry
-from .certificates import KeyMaterial
-from .errors import KeyStoreUnavailable, PayerAuthError
+from shared import iocounts, telemetry
+from shared.errors import KeyStoreUnavailable, PayerAuthError
+from shared.jose.certificates import KeyMaterial
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
