@@ -18,8 +18,6 @@ class PayerAuthError(Exception):
     # What a caller may read when this error is a failed dependency (503): the kind that failed, never the
     # vault URL, secret name, setting or identity behind it; ``description`` keeps those for the log.
     public_description: str | None = None
-    allow_origin: str | None = None  # set once the origin is known to be the token's own
-    biller_guid: str | None = None  # for the request log, once a verified token named it
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
         super().__init__(description)

@@ -34,8 +34,6 @@ class Response:
     status: int
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
-    biller_guid: str | None = None  # for the request log only; never sent
-    reason: str | None = None  # likewise: why a handler that renders its own errors refused
 
     def header(self, name: str) -> str | None:
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
@@ -45,6 +43,6 @@ class Response:
 
     @classmethod
     def json(cls, status: int, payload: Any, *, media_type: str = "application/json",
-             headers: list[tuple[str, str]] | None = None, biller_guid: str | None = None) -> Response:
+             headers: list[tuple[str, str]] | None = None) -> Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        return cls(status, body, [("Content-Type", media_type), *(headers or [])], biller_guid)
+        return cls(status, body, [("Content-Type", media_type), *(headers or [])])

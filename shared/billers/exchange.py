@@ -4,8 +4,9 @@ Checks run in the contract's order: form and sizes; signature (RS256, a
 trusted IC key); ``iss``/``aud``/``nbf``/``exp``; ``domain`` against the
 request's origin; the biller in the Master DB; the ``jti`` row in the biller's
 shard holding this token, active.  Each failure is an ``InvalidRequest`` with
-a stable reason; once the origin is known to match the token's domain, the
-error carries it so the page may read why it was refused.
+a stable reason.  The steps are separate (``authenticate``, ``admit_origin``,
+``issue``) so the endpoint knows, for each refusal, the biller and whether the
+origin is the token's own (then the page may read why it was refused).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from shared.billers.directory import BillerDirectory
-from shared.errors import InvalidRequest, PayerAuthError, UnsupportedGrantType
+from shared.errors import InvalidRequest, UnsupportedGrantType
 from shared.jose.keys import KeyRing
 from shared.origins import Origin, parse_domain, request_origin
 from shared.settings import Settings
@@ -36,6 +37,16 @@ class ExchangeRequest:
     delivery: Delivery
     origin_header: str | None
     referer_header: str | None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An authenticated subject token: its verified claims, the request's origin and the biller it names."""
+
+    token: str
+    claims: dict[str, Any]
+    origin: Origin
+    biller_guid: str | None  # the canonical ``sub``; None when it is not a GUID (refused by ``issue``)
 
 
 @dataclass(frozen=True)
@@ -78,24 +89,29 @@ class Exchange:
         self.rules = biller_rules(settings.biller_issuer, settings.biller_audience)
 
     def run(self, request: ExchangeRequest) -> Issued:
-        now = self.now()
+        """The whole exchange, for callers that need no context on a refusal (the benchmark)."""
+        subject = self.authenticate(request)
+        self.admit_origin(subject)
+        return self.issue(subject, request.delivery)
+
+    def authenticate(self, request: ExchangeRequest) -> Subject:
+        """The biller JWT verified (signature, ``iss``, ``aud``, times) and the request's origin read."""
         claims = verify(request.subject_token, self.ic_keys.current(), self.rules,
-                        now=now, leeway=self.settings.leeway, cache=self.verified)
+                        now=self.now(), leeway=self.settings.leeway, cache=self.verified)
         origin = request_origin(request.origin_header, request.referer_header,
                                 allow_http_loopback=self.settings.development)
-        domain = claims["domain"]
-        if not _domain_rule_admits(domain, origin):
-            error = InvalidRequest("the request's origin does not match the biller JWT's domain",
-                                   reason="origin_mismatch")
-            error.biller_guid = canonical_guid(claims["sub"])
-            raise error
-        try:
-            guid = self._check_directory(request.subject_token, claims)
-            return self._issue(guid, origin, request.delivery, now)
-        except PayerAuthError as exc:
-            exc.allow_origin = origin.serialize()
-            exc.biller_guid = canonical_guid(claims["sub"])
-            raise
+        return Subject(request.subject_token, claims, origin, canonical_guid(claims["sub"]))
+
+    def admit_origin(self, subject: Subject) -> None:
+        """The request's origin must be one the token's ``domain`` admits; only then may a refusal be read."""
+        if not _domain_rule_admits(subject.claims["domain"], subject.origin):
+            raise InvalidRequest("the request's origin does not match the biller JWT's domain",
+                                 reason="origin_mismatch")
+
+    def issue(self, subject: Subject, delivery: Delivery) -> Issued:
+        """The directory's checks (biller active, this token registered and active), then the payer JWT."""
+        guid = self._check_directory(subject.token, subject.claims)
+        return self._issue(guid, subject.origin, delivery, self.now())
 
     def _check_directory(self, token: str, claims: dict[str, Any]) -> str:
         guid = canonical_guid(claims["sub"])

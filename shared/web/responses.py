@@ -71,29 +71,31 @@ def _retry_after(exc: PayerAuthError, status: int) -> str | None:
     return "30" if status == 503 else None
 
 
-def _common(exc: PayerAuthError, status: int) -> list[tuple[str, str]]:
+def _common(exc: PayerAuthError, status: int, cors_origin: str | None) -> list[tuple[str, str]]:
     headers = [*NO_STORE, *cors.vary()]
     retry_after = _retry_after(exc, status)
-    if exc.allow_origin:
-        headers += cors.grant(exc.allow_origin, expose=("Retry-After",) if retry_after else ())
+    if cors_origin:
+        headers += cors.grant(cors_origin, expose=("Retry-After",) if retry_after else ())
     if retry_after:
         headers.append(("Retry-After", retry_after))
     return headers
 
 
-def oauth_error(exc: PayerAuthError) -> Response:
-    """RFC 6749 §5.2: ``error``, ``error_description`` and ``error_uri`` (the stable reason as a URI)."""
+def oauth_error(exc: PayerAuthError, *, cors_origin: str | None = None) -> Response:
+    """RFC 6749 §5.2: ``error``, ``error_description`` and ``error_uri`` (the stable reason as a URI).
+
+    ``cors_origin``: the page origin allowed to read the refusal (None: no grant)."""
     status = status_of(exc)
     error = "temporarily_unavailable" if status == 503 else exc.error
     if status in (413, 415):
         error = "invalid_request"
     body = {"error": error, "error_description": caller_description(exc), "error_uri": reason_uri(exc.reason)}
-    return Response.json(status, body, headers=_common(exc, status))
+    return Response.json(status, body, headers=_common(exc, status, cors_origin))
 
 
-def problem(exc: PayerAuthError, *, realm: str = "payer-auth") -> Response:
+def problem(exc: PayerAuthError, *, cors_origin: str | None = None, realm: str = "payer-auth") -> Response:
     status = status_of(exc)
-    headers = _common(exc, status)
+    headers = _common(exc, status, cors_origin)
     if status == 401:
         headers.append(("WWW-Authenticate", f'Bearer realm="{realm}", error="invalid_token"'))
     body = {"type": reason_uri(exc.reason), "title": HTTPStatus(status).phrase,
