@@ -47,10 +47,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import function_app  # noqa: E402
-from shared import tokens  # noqa: E402
 from shared.app import PayerAuth  # noqa: E402
 from shared.billers.directory import Actor  # noqa: E402
 from shared.billers.exchange import Exchange, ExchangeRequest, Issued  # noqa: E402
+from shared.jose import verify as jose_verify  # noqa: E402
 from shared.jose.keys import KeyRing  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.storage.database import Database  # noqa: E402
@@ -174,7 +174,7 @@ def build(folder: Path, **overrides: str) -> tuple[PayerAuth, str]:
 
 def jose_library() -> str:
     """Which code does the JOSE work (signing and verifying JWS) in the service being measured."""
-    named = getattr(tokens, "JOSE_LIBRARY", None)
+    named = getattr(jose_verify, "JOSE_LIBRARY", None)
     if named:
         return f"{named} (over cryptography {cryptography.__version__})"
     return f"shared/jose/jws.py, hand-written, over cryptography {cryptography.__version__}"
@@ -358,7 +358,8 @@ def main() -> None:
         issued = service.exchange.run(exchange_request)
         payload_size = len(issued.token.rsplit(".", 1)[0])
 
-        uncached = Exchange(service.settings, service.ic_keys, service.payer_keys, service.directory, service.now)
+        uncached = Exchange(service.settings, service.ic_keys, service.payer_keys, service.directory, service.now,
+                            rules=service.exchange.rules)
         body, cookie = token_request(token, "body"), token_request(token, "cookie")
         results.update(interleaved({
             "1_floor_rs256_sign": floor_rs256_sign(service, payload_size),
@@ -386,7 +387,7 @@ def main() -> None:
         es_service, es_token = build(es_folder, payer_algorithm="ES256")
         es_request = ExchangeRequest(es_token, "body", ORIGIN, None)
         es_uncached = Exchange(es_service.settings, es_service.ic_keys, es_service.payer_keys,
-                               es_service.directory, es_service.now)
+                               es_service.directory, es_service.now, rules=es_service.exchange.rules)
         results.update(interleaved({
             "7_es256_floor_sign": floor_es256(es_service, payload_size, verify=False),
             "7_es256_floor": floor_es256(es_service, payload_size, verify=True),

@@ -9,7 +9,7 @@ Top level, the leaves and the one-file ideas:
 * ``iocounts``: per-process counts of database cursors and Key Vault calls
 * ``http``: the framework-free ``Request`` and ``Response``
 * ``origins``: origins, domains and the one "https, or http on loopback in development" rule
-* ``tokens``: every token kind in one table, verification and claims
+* ``tokens``: every token kind in one table (algorithm, typ, usertype, rules, claims of the ones we mint)
 
 Subpackages, from the bottom up: ``storage``, ``jose``, ``keystores``, ``tenants``, ``billers``,
 ``payers``; ``web`` sits on top of them all.  Each ``__init__`` maps its modules.

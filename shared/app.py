@@ -33,6 +33,7 @@ from shared.telemetry import DependencyStates
 from shared.tenants.jwks import FetchPolicy
 from shared.tenants.login import ReplayStore, TenantLogin
 from shared.tenants.registry import TenantRegistry
+from shared.tokens import BILLER, PORTAL
 
 
 def utc_now() -> dt.datetime:
@@ -65,12 +66,13 @@ class PayerAuth:
         self.tenant_login = TenantLogin(s, self.tenants, ReplayStore(self.directory.master), self.payer_keys,
                                         self.now)
         self.guard = PayerGuard(self.settings, self.payer_keys, self.now)
-        self.portal = PortalGuard(self.settings, self.ic_keys, self.now)
+        self.portal = PortalGuard(self.settings, PORTAL.rules(s.portal_issuer, s.portal_audience), self.ic_keys,
+                                  self.now)
         self.resources = Resources(self.directory)
         verified: TtlCache[dict[str, Any]] = TtlCache(self.settings.revocation_bound,
                                                       self.settings.directory_cache_size, self.monotonic)
         self.exchange = Exchange(self.settings, self.ic_keys, self.payer_keys, self.directory, self.now,
-                                 verified=verified)
+                                 rules=BILLER.rules(s.biller_issuer, s.biller_audience), verified=verified)
         self.biller_tokens = BillerTokens(self.settings, self.ic_keys, self.directory, self.now)
 
     @classmethod

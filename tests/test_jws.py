@@ -20,7 +20,7 @@ from shared.errors import InvalidRequest
 from shared.jose import jws
 from shared.jose.certificates import generate_self_signed
 from shared.jose.keys import KeyRing, KeyVersion
-from shared.tokens import MAX_TOKEN_BYTES, TokenRules, verify
+from shared.jose.verify import MAX_TOKEN_BYTES, TokenRules, verify
 from tests.conftest import START
 from tests.raw_jws import b64, sign_raw
 

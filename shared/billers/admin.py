@@ -16,7 +16,7 @@ from shared.errors import InvalidRequest, NotFound
 from shared.jose.keys import KeyRing
 from shared.origins import parse_registrable_domain
 from shared.settings import Settings
-from shared.tokens import biller_claims, canonical_guid
+from shared.tokens import BILLER, biller_claims, canonical_guid
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class BillerTokens:
                                biller_guid=biller.guid, domain=domain, jti=jti, now=self.now(),
                                expires_in=expires_in, extra=extra)
         try:
-            token = self.ic_keys.sign(claims, typ="JWT")
+            token = self.ic_keys.sign(claims, typ=BILLER.typ)
         except (TypeError, ValueError) as exc:  # extra claims that are not JSON, or a non-string iss
             raise InvalidRequest(f"cannot sign these claims: {exc}", reason="claims_invalid") from None
         stored_jti = canonical_guid(str(claims.get("jti", jti))) or jti

@@ -19,14 +19,14 @@ from typing import Any, Literal
 from shared.billers.directory import BillerDirectory
 from shared.errors import InvalidRequest, UnsupportedGrantType
 from shared.jose.keys import KeyRing
+from shared.jose.verify import TokenRules, verify
 from shared.origins import Origin, parse_domain, request_origin
 from shared.settings import Settings
 from shared.storage.cache import TtlCache
-from shared.tokens import biller_rules, canonical_guid, payer_claims, verify
+from shared.tokens import PAYER, canonical_guid, payer_claims
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN, not a secret
-PAYER_TYP = "at+jwt"  # RFC 9068
 
 Delivery = Literal["body", "cookie"]
 
@@ -78,7 +78,7 @@ def parse_exchange(fields: Mapping[str, str], *, origin: str | None, referer: st
 
 class Exchange:
     def __init__(self, settings: Settings, ic_keys: KeyRing, payer_keys: KeyRing,
-                 directory: BillerDirectory, now: Callable[[], dt.datetime], *,
+                 directory: BillerDirectory, now: Callable[[], dt.datetime], *, rules: TokenRules,
                  verified: TtlCache[dict[str, Any]] | None = None) -> None:
         self.settings = settings
         self.verified = verified  # biller JWTs are long-lived and shared by every payer of a biller
@@ -86,7 +86,7 @@ class Exchange:
         self.payer_keys = payer_keys
         self.directory = directory
         self.now = now
-        self.rules = biller_rules(settings.biller_issuer, settings.biller_audience)
+        self.rules = rules  # the biller JWT's (``shared.tokens.BILLER``), built once
 
     def run(self, request: ExchangeRequest) -> Issued:
         """The whole exchange, for callers that need no context on a refusal (the benchmark)."""
@@ -139,7 +139,7 @@ class Exchange:
         lifetime = self.settings.payer_token_lifetime
         payer = payer_claims(issuer=self.settings.payer_issuer, audience=self.settings.payer_audience,
                              biller_guid=biller_guid, origin=origin.serialize(), now=now, lifetime=lifetime)
-        token = self.payer_keys.sign(payer, typ=PAYER_TYP)
+        token = self.payer_keys.sign(payer, typ=PAYER.typ)
         return Issued(token, lifetime, origin, payer, delivery)
 
 

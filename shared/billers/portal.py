@@ -14,8 +14,9 @@ from shared.billers.directory import Actor
 from shared.errors import Forbidden, Unauthorized
 from shared.http import Request
 from shared.jose.keys import KeyRing
+from shared.jose.verify import TokenRules, verify
 from shared.settings import Settings
-from shared.tokens import BILLER_GUID, USERTYPE, TokenRules, canonical_guid, verify
+from shared.tokens import BILLER_GUID, PORTAL, USERTYPE, canonical_guid
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,12 @@ class PortalPrincipal:
 
 
 class PortalGuard:
-    def __init__(self, settings: Settings, ic_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
+    def __init__(self, settings: Settings, rules: TokenRules, ic_keys: KeyRing,
+                 now: Callable[[], dt.datetime]) -> None:
         self.settings = settings
         self.ic_keys = ic_keys
         self.now = now
-        self.rules = TokenRules(kind="portal JWT", algorithms=frozenset({"RS256"}), issuer=settings.portal_issuer,
-                                audience=settings.portal_audience, required=(BILLER_GUID, USERTYPE, "sub", "jti"),
-                                require_exp=True, require_iat=True, allowed_typ=frozenset({None, "JWT"}),
-                                reason_prefix="portal_token")
+        self.rules = rules  # the portal JWT's (``shared.tokens.PORTAL``), built once
 
     def require(self, request: Request, biller_guid: str) -> PortalPrincipal:
         scheme, _, token = (request.header("authorization") or "").partition(" ")
@@ -41,7 +40,7 @@ class PortalGuard:
                                reason="credential_missing")
         claims = verify(token.strip(), self.ic_keys.current(), self.rules, now=self.now(),
                         leeway=self.settings.leeway, reject=Unauthorized)
-        if claims[USERTYPE] != "Biller":
+        if claims[USERTYPE] != PORTAL.usertype:
             raise Forbidden("the portal JWT's usertype is not 'Biller'", reason="portal_usertype_forbidden")
         if canonical_guid(claims[BILLER_GUID]) != canonical_guid(biller_guid):
             raise Forbidden("the portal JWT is for another biller", reason="portal_biller_mismatch")

@@ -19,8 +19,9 @@ from typing import Any
 from shared.errors import Forbidden, PayerAuthError, Unauthorized
 from shared.http import Request
 from shared.jose.keys import KeyRing
+from shared.jose.verify import TokenRules, verify
 from shared.settings import Settings
-from shared.tokens import BILLER_GUID, ORIGIN, TokenRules, verify
+from shared.tokens import BILLER_GUID, ORIGIN, PAYER
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,15 @@ class PayerGuard:
         self.settings = settings
         self.payer_keys = payer_keys
         self.now = now
+        self._rules: dict[frozenset[str], TokenRules] = {}
 
     def rules(self, algorithms: frozenset[str]) -> TokenRules:
-        return TokenRules(kind="payer JWT", algorithms=algorithms, issuer=self.settings.payer_issuer,
-                          audience=self.settings.payer_audience,
-                          required=("sub", "jti", "sid", BILLER_GUID, ORIGIN), require_exp=True,
-                          allowed_typ=frozenset({"at+jwt"}), usertype="payer", reason_prefix="payer_token")
+        """The payer JWT's rules for the key set's algorithms, built once per set (a rotation adds one)."""
+        rules = self._rules.get(algorithms)
+        if rules is None:
+            rules = PAYER.rules(self.settings.payer_issuer, self.settings.payer_audience, algorithms)
+            self._rules[algorithms] = rules
+        return rules
 
     def require(self, request: Request) -> PayerPrincipal:
         token = self.credential(request)

@@ -11,26 +11,25 @@ instances.  The session is a JWT of ours (``usertype`` ``tenant-user``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import InvalidRequest, Unauthorized
 from shared.jose.keys import KeyRing
+from shared.jose.verify import TokenRules, framed, verify
 from shared.settings import Settings
 from shared.storage.database import Database
 from shared.telemetry import mask_email, mask_phone
 from shared.tenants.registry import Tenant, TenantRegistry
-from shared.tokens import URN, USERTYPE, TokenRules, framed, verify
+from shared.tokens import TENANT_JWT, TENANT_SESSION, tenant_session_claims
 
 log = logging.getLogger("payerauth.tenant_login")
-TENANT = URN + "tenant"
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
-SUBJECT_NAMESPACE = uuid.UUID("8d6b3c5e-8f0a-4f59-9a3e-6e1c2b7d4a10")
 
 
 @dataclass(frozen=True)
@@ -74,15 +73,13 @@ class TenantLogin:
 
     def login(self, token: str, tenant: Tenant) -> Session:
         now = self.now()
-        rules = TokenRules(kind="tenant JWT", algorithms=frozenset({tenant.algorithm}), issuer=tenant.tenant_id,
-                           audience=tenant.audience, required=("iss",), require_exp=True,
-                           allowed_typ=frozenset({None, "JWT"}), reason_prefix="tenant_token")
+        rules = _tenant_rules(tenant.tenant_id, tenant.audience, tenant.algorithm)
         claims = verify(token, self.registry.keys(tenant), rules, now=now, leeway=self.settings.leeway)
         self._check_lifetime(claims, int(now.timestamp()))
         user = _user(claims)
         self._accept_once(token, tenant, claims, int(now.timestamp()))
         lifetime = self.settings.tenant_session_lifetime
-        session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ="at+jwt")
+        session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ=TENANT_SESSION.typ)
         log.info("tenant login tenant=%s email=%s mobile=%s", tenant.tenant_id,
                  mask_email(user["email"]) if "email" in user else "-",
                  mask_phone(user["mobile"]) if "mobile" in user else "-")
@@ -104,13 +101,14 @@ class TenantLogin:
 
     def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime,
                         lifetime: int) -> dict[str, Any]:
-        issued = int(now.timestamp())
-        stable = user.get("userId") or user.get("email") or user.get("mobile") or ""
-        return {"iss": self.settings.payer_issuer, "aud": self.settings.payer_audience,
-                "sub": str(uuid.uuid5(SUBJECT_NAMESPACE, f"{tenant.tenant_id}\0{stable}")),
-                TENANT: tenant.tenant_id, USERTYPE: "tenant-user", **user,
-                "iat": issued, "nbf": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex,
-                "sid": uuid.uuid4().hex}
+        return tenant_session_claims(issuer=self.settings.payer_issuer, audience=self.settings.payer_audience,
+                                     tenant_id=tenant.tenant_id, user=user, now=now, lifetime=lifetime)
+
+
+@functools.lru_cache(maxsize=256)
+def _tenant_rules(tenant_id: str, audience: str, algorithm: str) -> TokenRules:
+    """A tenant's rules, built once per registration (its algorithm pinned by its key source)."""
+    return TENANT_JWT.rules(tenant_id, audience, frozenset({algorithm}))
 
 
 def _refused(what: str, description: str) -> InvalidRequest:
