@@ -9,6 +9,8 @@ turns these into HTTP.
 
 from __future__ import annotations
 
+from shared.reasons import Reason
+
 
 class PayerAuthError(Exception):
     """Base of every error the core raises on purpose."""
@@ -96,10 +98,10 @@ class TemporarilyUnavailable(PayerAuthError):
 
 
 class KeyStoreUnavailable(TemporarilyUnavailable):
-    default_reason = "key_store_unavailable"
+    default_reason: str | None = Reason.KEY_STORE_UNAVAILABLE
     public_description = "the key store is unavailable"
 
 
 class DatabaseUnavailable(TemporarilyUnavailable):
-    default_reason = "database_unavailable"
+    default_reason: str | None = Reason.DATABASE_UNAVAILABLE
     public_description = "the database is unavailable"

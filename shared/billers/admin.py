@@ -15,6 +15,7 @@ from shared.billers.directory import Actor, Biller, BillerDirectory, TokenRecord
 from shared.errors import InvalidRequest, NotFound
 from shared.jose.keys import KeyRing
 from shared.origins import parse_registrable_domain
+from shared.reasons import Reason
 from shared.settings import Settings
 from shared.tokens import BILLER, biller_claims, canonical_guid
 
@@ -37,7 +38,7 @@ class BillerTokens:
         canonical = canonical_guid(guid)
         biller = self.directory.biller(canonical) if canonical else None
         if biller is None:
-            raise NotFound(f"no biller with GUID {guid!r}")
+            raise NotFound(f"no biller with GUID {guid!r}", reason=Reason.NOT_FOUND)
         return biller
 
     def mint(self, guid: str, domain: str, by: Actor, *, expires_in: int | None = None,
@@ -51,7 +52,7 @@ class BillerTokens:
         try:
             token = self.ic_keys.sign(claims, typ=BILLER.typ)
         except (TypeError, ValueError) as exc:  # extra claims that are not JSON, or a non-string iss
-            raise InvalidRequest(f"cannot sign these claims: {exc}", reason="claims_invalid") from None
+            raise InvalidRequest(f"cannot sign these claims: {exc}", reason=Reason.CLAIMS_INVALID) from None
         stored_jti = canonical_guid(str(claims.get("jti", jti))) or jti
         if not record:
             return MintedToken(token, _unrecorded(stored_jti, biller, domain))

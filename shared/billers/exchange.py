@@ -21,6 +21,7 @@ from shared.errors import InvalidRequest, UnsupportedGrantType
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, verify
 from shared.origins import Origin, parse_domain, request_origin
+from shared.reasons import Reason
 from shared.settings import Settings
 from shared.storage.cache import TtlCache
 from shared.tokens import PAYER, canonical_guid, payer_claims
@@ -62,17 +63,17 @@ def parse_exchange(fields: Mapping[str, str], *, origin: str | None, referer: st
                    default_delivery: Delivery = "body") -> ExchangeRequest:
     grant_type = fields.get("grant_type")
     if grant_type is None:
-        raise InvalidRequest("grant_type is required", reason="grant_type_missing")
+        raise InvalidRequest("grant_type is required", reason=Reason.GRANT_TYPE_MISSING)
     if grant_type != GRANT_TYPE:
-        raise UnsupportedGrantType(f"grant_type must be {GRANT_TYPE}", reason="grant_type_unsupported")
+        raise UnsupportedGrantType(f"grant_type must be {GRANT_TYPE}", reason=Reason.GRANT_TYPE_UNSUPPORTED)
     if fields.get("subject_token_type") != JWT_TOKEN_TYPE:
-        raise InvalidRequest(f"subject_token_type must be {JWT_TOKEN_TYPE}", reason="subject_token_type_invalid")
+        raise InvalidRequest(f"subject_token_type must be {JWT_TOKEN_TYPE}", reason=Reason.SUBJECT_TOKEN_TYPE_INVALID)
     token = fields.get("subject_token", "")
     if not token:
-        raise InvalidRequest("subject_token is required", reason="subject_token_missing")
+        raise InvalidRequest("subject_token is required", reason=Reason.SUBJECT_TOKEN_MISSING)
     delivery = fields.get("token_delivery", default_delivery)
     if delivery not in ("body", "cookie"):
-        raise InvalidRequest("token_delivery must be 'body' or 'cookie'", reason="token_delivery_invalid")
+        raise InvalidRequest("token_delivery must be 'body' or 'cookie'", reason=Reason.TOKEN_DELIVERY_INVALID)
     return ExchangeRequest(token, "cookie" if delivery == "cookie" else "body", origin, referer)
 
 
@@ -106,7 +107,7 @@ class Exchange:
         """The request's origin must be one the token's ``domain`` admits; only then may a refusal be read."""
         if not _domain_rule_admits(subject.claims["domain"], subject.origin):
             raise InvalidRequest("the request's origin does not match the biller JWT's domain",
-                                 reason="origin_mismatch")
+                                 reason=Reason.ORIGIN_MISMATCH)
 
     def issue(self, subject: Subject, delivery: Delivery) -> Issued:
         """The directory's checks (biller active, this token registered and active), then the payer JWT."""
@@ -117,22 +118,22 @@ class Exchange:
         guid = canonical_guid(claims["sub"])
         jti = canonical_guid(claims["jti"])
         if guid is None:
-            raise InvalidRequest("the biller JWT's sub is not a biller GUID", reason="biller_guid_invalid")
+            raise InvalidRequest("the biller JWT's sub is not a biller GUID", reason=Reason.BILLER_GUID_INVALID)
         if jti is None:
-            raise InvalidRequest("the biller JWT's jti is not a GUID", reason="jti_invalid")
+            raise InvalidRequest("the biller JWT's jti is not a GUID", reason=Reason.JTI_INVALID)
         biller = self.directory.biller(guid)
         if biller is None:
-            raise InvalidRequest("the biller JWT names an unknown biller", reason="biller_unknown")
+            raise InvalidRequest("the biller JWT names an unknown biller", reason=Reason.BILLER_UNKNOWN)
         if not biller.active:
-            raise InvalidRequest("the biller is not active", reason="biller_inactive")
+            raise InvalidRequest("the biller is not active", reason=Reason.BILLER_INACTIVE)
         record = self.directory.token(biller, jti)
         if record is None:
-            raise InvalidRequest("the biller JWT is not registered for this biller", reason="jti_unknown")
+            raise InvalidRequest("the biller JWT is not registered for this biller", reason=Reason.JTI_UNKNOWN)
         if not record.holds(token):
             raise InvalidRequest("the biller JWT does not match the token registered under its jti",
-                                 reason="jti_mismatch")
+                                 reason=Reason.JTI_MISMATCH)
         if not record.active:
-            raise InvalidRequest("the biller JWT has been revoked", reason="jti_inactive")
+            raise InvalidRequest("the biller JWT has been revoked", reason=Reason.JTI_INACTIVE)
         return guid
 
     def _issue(self, biller_guid: str, origin: Origin, delivery: Delivery, now: dt.datetime) -> Issued:

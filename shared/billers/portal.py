@@ -15,6 +15,7 @@ from shared.errors import Forbidden, Unauthorized
 from shared.http import Request
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, verify
+from shared.reasons import Reason
 from shared.settings import Settings
 from shared.tokens import BILLER_GUID, PORTAL, USERTYPE, canonical_guid
 
@@ -37,13 +38,13 @@ class PortalGuard:
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("send the Biller Portal's JWT as 'Authorization: Bearer <portal JWT>'",
-                               reason="credential_missing")
+                               reason=Reason.CREDENTIAL_MISSING)
         claims = verify(token.strip(), self.ic_keys.current(), self.rules, now=self.now(),
                         leeway=self.settings.leeway, reject=Unauthorized)
         if claims[USERTYPE] != PORTAL.usertype:
-            raise Forbidden("the portal JWT's usertype is not 'Biller'", reason="portal_usertype_forbidden")
+            raise Forbidden("the portal JWT's usertype is not 'Biller'", reason=Reason.PORTAL_USERTYPE_FORBIDDEN)
         if canonical_guid(claims[BILLER_GUID]) != canonical_guid(biller_guid):
-            raise Forbidden("the portal JWT is for another biller", reason="portal_biller_mismatch")
+            raise Forbidden("the portal JWT is for another biller", reason=Reason.PORTAL_BILLER_MISMATCH)
         obo = claims.get("obo")
         return PortalPrincipal(canonical_guid(biller_guid) or biller_guid,
                                Actor(sub=str(claims["sub"])[:64], obo=str(obo)[:64] if isinstance(obo, str) else None))

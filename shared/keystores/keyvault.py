@@ -24,6 +24,7 @@ from typing import Any
 from shared.errors import KeyStoreUnavailable, PayerAuthError
 from shared.jose.certificates import parse_secret
 from shared.jose.keys import KeyVersion
+from shared.reasons import Reason
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
@@ -116,14 +117,14 @@ def classify(exc: Exception, description: str) -> KeyStoreUnavailable:
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) in (None, 400, 401):
         return KeyStoreUnavailable(f"the managed identity could not get a token for Key Vault ({kind}): "
                                    "check that the function app has an identity and, for a user-assigned "
-                                   "one, PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID", reason="identity_refused")
+                                   "one, PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID", reason=Reason.IDENTITY_REFUSED)
     if isinstance(exc, ResourceNotFoundError):
         return KeyStoreUnavailable(f"{description} does not exist: check PAYERAUTH_KEYVAULT_URL "
-                                   "and the secret name settings", reason="secret_not_found")
+                                   "and the secret name settings", reason=Reason.SECRET_NOT_FOUND)
     if isinstance(exc, HttpResponseError) and exc.status_code == 403:
         return KeyStoreUnavailable(f"{description} is forbidden to this identity: grant it the "
-                                   "'Key Vault Secrets User' role on the vault", reason="keyvault_forbidden")
+                                   "'Key Vault Secrets User' role on the vault", reason=Reason.KEYVAULT_FORBIDDEN)
     if isinstance(exc, ServiceRequestError | ServiceResponseError | HttpResponseError):
-        return KeyStoreUnavailable(f"{description} cannot be reached ({kind})", reason="keyvault_down")
+        return KeyStoreUnavailable(f"{description} cannot be reached ({kind})", reason=Reason.KEYVAULT_DOWN)
     log.error("unexpected error reading %s: %s", description, kind)
-    return KeyStoreUnavailable(f"{description} could not be read ({kind})", reason="keyvault_error")
+    return KeyStoreUnavailable(f"{description} could not be read ({kind})", reason=Reason.KEYVAULT_ERROR)

@@ -9,6 +9,7 @@ from typing import Any
 from shared.billers.directory import BillerDirectory
 from shared.errors import InvalidRequest, NotFound
 from shared.payers.guard import PayerPrincipal
+from shared.reasons import Reason
 
 ResourceHandler = Callable[[PayerPrincipal], dict[str, Any]]
 
@@ -22,7 +23,7 @@ class Resources:
         """The biller's public profile: nothing internal (no BillerID, no shard)."""
         biller = self.directory.biller(principal.biller_guid)
         if biller is None:
-            raise NotFound("the biller of this session no longer exists", reason="biller_unknown")
+            raise NotFound("the biller of this session no longer exists", reason=Reason.BILLER_UNKNOWN)
         return {"billerGuid": biller.guid, "displayName": biller.display_name, "domain": biller.domain,
                 "status": biller.status}
 
@@ -32,7 +33,7 @@ class Resources:
         if unknown or not names:
             shown = ", ".join(repr(n[:32]) for n in unknown[:3]) or "none"
             raise InvalidRequest(f"unknown resource {shown}; known resources: {', '.join(sorted(self.handlers))}",
-                                 reason="resource_unknown")
+                                 reason=Reason.RESOURCE_UNKNOWN)
         return list(dict.fromkeys(names))
 
     def fetch(self, names: list[str], principal: PayerPrincipal) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from shared.errors import Forbidden, PayerAuthError, Unauthorized
 from shared.http import Request
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, verify
+from shared.reasons import Reason
 from shared.settings import Settings
 from shared.tokens import BILLER_GUID, ORIGIN, PAYER
 
@@ -63,7 +64,7 @@ class PayerGuard:
         principal = PayerPrincipal.from_claims(claims)
         origin = request.header("origin")
         if origin is not None and origin != principal.origin:
-            raise Forbidden("the payer JWT was issued to another origin", reason="payer_origin_mismatch")
+            raise Forbidden("the payer JWT was issued to another origin", reason=Reason.PAYER_ORIGIN_MISMATCH)
         return principal
 
     def session_origin(self, request: Request) -> str | None:
@@ -90,12 +91,12 @@ class PayerGuard:
         if authorization:
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthorized("use 'Authorization: Bearer <payer JWT>'", reason="authorization_malformed")
+                raise Unauthorized("use 'Authorization: Bearer <payer JWT>'", reason=Reason.AUTHORIZATION_MALFORMED)
             return token.strip()
         cookie = request.cookie(self.settings.cookie_name)
         if not cookie:
             raise Unauthorized("no payer session: send the session cookie or 'Authorization: Bearer'",
-                               reason="credential_missing")
+                               reason=Reason.CREDENTIAL_MISSING)
         return cookie
 
 

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import PayerAuthError, TemporarilyUnavailable
 from shared.jose import jws
+from shared.reasons import Reason
 from shared.settings import LOOPBACK_HOSTS, METADATA_ADDRESSES
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
@@ -52,7 +53,7 @@ Resolver = Callable[[str, int], list[str]]
 
 
 class JwksFetchError(TemporarilyUnavailable):
-    default_reason = "tenant_jwks_unavailable"
+    default_reason: str | None = Reason.TENANT_JWKS_UNAVAILABLE
     public_description = "the tenant's published keys (JWKS) cannot be fetched"
 
 

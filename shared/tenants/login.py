@@ -22,6 +22,7 @@ from typing import Any
 from shared.errors import InvalidRequest, Unauthorized
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, framed, verify
+from shared.reasons import Reason
 from shared.settings import Settings
 from shared.storage.database import Database
 from shared.telemetry import mask_email, mask_phone
@@ -68,7 +69,7 @@ class TenantLogin:
         issuer = framed(token, _refused).claims.get("iss")  # unverified: it only names the tenant
         tenant = self.registry.get(issuer) if isinstance(issuer, str) and len(issuer) <= 256 else None
         if tenant is None:
-            raise Unauthorized("the tenant JWT's issuer is not a registered tenant", reason="tenant_unregistered")
+            raise Unauthorized("the tenant JWT's issuer is not a registered tenant", reason=Reason.TENANT_UNREGISTERED)
         return tenant
 
     def login(self, token: str, tenant: Tenant) -> Session:
@@ -89,7 +90,7 @@ class TenantLogin:
         issued = claims.get("iat", now)
         if claims["exp"] - issued > self.settings.tenant_token_max_lifetime:
             raise InvalidRequest(f"the tenant JWT lives longer than {self.settings.tenant_token_max_lifetime} s; "
-                                 "sign it just before opening the login", reason="tenant_token_too_long_lived")
+                                 "sign it just before opening the login", reason=Reason.TENANT_TOKEN_TOO_LONG_LIVED)
 
     def _accept_once(self, token: str, tenant: Tenant, claims: dict[str, Any], now: int) -> None:
         jti = claims.get("jti")
@@ -97,7 +98,7 @@ class TenantLogin:
         key = hashlib.sha256(seed.encode()).hexdigest()
         expires = int(claims["exp"]) + self.settings.leeway
         if not self.replay.first_use(key, tenant.tenant_id, expires, now):
-            raise InvalidRequest("the tenant JWT has been used already", reason="tenant_token_replayed")
+            raise InvalidRequest("the tenant JWT has been used already", reason=Reason.TENANT_TOKEN_REPLAYED)
 
     def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime,
                         lifetime: int) -> dict[str, Any]:
@@ -118,15 +119,17 @@ def _refused(what: str, description: str) -> InvalidRequest:
 def _user(claims: dict[str, Any]) -> dict[str, str]:
     user = {name: claims[name] for name in ("email", "mobile", "userId") if claims.get(name) is not None}
     if not user:
-        raise InvalidRequest("the tenant JWT names no user: give email, mobile or userId", reason="tenant_user_missing")
+        raise InvalidRequest("the tenant JWT names no user: give email, mobile or userId",
+                             reason=Reason.TENANT_USER_MISSING)
     for name, value in user.items():
         if not isinstance(value, str) or not value or len(value) > 254:
-            raise InvalidRequest(f"the tenant JWT's {name} must be a non-empty string", reason="tenant_user_invalid")
+            raise InvalidRequest(f"the tenant JWT's {name} must be a non-empty string",
+                                 reason=Reason.TENANT_USER_INVALID)
     if "email" in user and not _is_addr_spec(user["email"]):
-        raise InvalidRequest("the tenant JWT's email is not an e-mail address", reason="tenant_email_invalid")
+        raise InvalidRequest("the tenant JWT's email is not an e-mail address", reason=Reason.TENANT_EMAIL_INVALID)
     if "mobile" in user and not E164.fullmatch(user["mobile"]):
         raise InvalidRequest("the tenant JWT's mobile is not an E.164 number (+ and 7 to 15 digits)",
-                             reason="tenant_mobile_invalid")
+                             reason=Reason.TENANT_MOBILE_INVALID)
     return user
 
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from shared.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from shared.http import Request
+from shared.reasons import Reason
 
 MAX_BODY_BYTES = 16 * 1024
 FORM = "application/x-www-form-urlencoded"
@@ -23,7 +24,7 @@ UTF8_NAMES = frozenset({"utf-8", "utf8"})
 def read_fields(request: Request, *, duplicate_reasons: Mapping[str, str] | None = None) -> dict[str, str]:
     """The body's fields; a repeated field is refused with ``duplicate_reasons[name]`` or ``field_duplicated``."""
     if len(request.body) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes", reason="body_too_large")
+        raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes", reason=Reason.BODY_TOO_LARGE)
     media_type, *parameters = (request.header("content-type") or "").split(";")
     media_type = media_type.strip().lower()
     _check_charset(parameters)
@@ -32,7 +33,7 @@ def read_fields(request: Request, *, duplicate_reasons: Mapping[str, str] | None
         return _form(request.body, reasons)
     if media_type == "application/json" or media_type.endswith("+json"):
         return _json(request.body, reasons)
-    raise InvalidRequest(f"send the request as {FORM} or application/json", reason="content_type_unsupported")
+    raise InvalidRequest(f"send the request as {FORM} or application/json", reason=Reason.CONTENT_TYPE_UNSUPPORTED)
 
 
 def _check_charset(parameters: list[str]) -> None:
@@ -40,7 +41,7 @@ def _check_charset(parameters: list[str]) -> None:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in UTF8_NAMES:
             raise UnsupportedMediaType("send the body in UTF-8 (charset=utf-8, or no charset)",
-                                       reason="charset_unsupported")
+                                       reason=Reason.CHARSET_UNSUPPORTED)
 
 
 def _form(body: bytes, reasons: Mapping[str, str]) -> dict[str, str]:
@@ -48,7 +49,7 @@ def _form(body: bytes, reasons: Mapping[str, str]) -> dict[str, str]:
         text = body.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), errors="strict")
     except (UnicodeDecodeError, ValueError):
-        raise InvalidRequest("the form body is not valid UTF-8 form encoding", reason="form_malformed") from None
+        raise InvalidRequest("the form body is not valid UTF-8 form encoding", reason=Reason.FORM_MALFORMED) from None
     return _unique(pairs, reasons)
 
 
@@ -56,15 +57,15 @@ def _json(body: bytes, reasons: Mapping[str, str]) -> dict[str, str]:
     try:
         payload = json.loads(body, object_pairs_hook=_unique_json)
     except _Duplicate as exc:
-        raise InvalidRequest(exc.description, reason=reasons.get(exc.name, "field_duplicated")) from None
+        raise InvalidRequest(exc.description, reason=reasons.get(exc.name, Reason.FIELD_DUPLICATED)) from None
     except (UnicodeDecodeError, ValueError, RecursionError):
-        raise InvalidRequest("the JSON body is not valid JSON", reason="json_malformed") from None
+        raise InvalidRequest("the JSON body is not valid JSON", reason=Reason.JSON_MALFORMED) from None
     if not isinstance(payload, dict):
-        raise InvalidRequest("the JSON body must be an object", reason="json_malformed")
+        raise InvalidRequest("the JSON body must be an object", reason=Reason.JSON_MALFORMED)
     fields = {}
     for name, value in payload.items():
         if not isinstance(value, str):
-            raise InvalidRequest(f"field {_shown(name)} must be a string", reason="field_not_string")
+            raise InvalidRequest(f"field {_shown(name)} must be a string", reason=Reason.FIELD_NOT_STRING)
         fields[name] = value
     return fields
 
@@ -91,7 +92,7 @@ def _unique(pairs: list[tuple[str, str]], reasons: Mapping[str, str]) -> dict[st
     for name, value in pairs:
         if name in fields:
             raise InvalidRequest(f"field {_shown(name)} appears more than once",
-                                 reason=reasons.get(name, "field_duplicated"))
+                                 reason=reasons.get(name, Reason.FIELD_DUPLICATED))
         fields[name] = value
     return fields
 

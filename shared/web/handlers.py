@@ -19,6 +19,7 @@ from shared.errors import InvalidRequest, PayerAuthError
 from shared.http import Request, Response
 from shared.origins import ascii_origins
 from shared.payers.guard import PayerPrincipal
+from shared.reasons import Reason
 from shared.web import cors
 from shared.web.cookies import cleared_cookie, session_cookie
 from shared.web.forms import read_fields
@@ -75,7 +76,7 @@ def bootstrap(service: PayerAuth, request: Request, record: RequestRecord) -> Re
                                       referer=request.header("referer"), default_delivery="cookie")
     if exchange_request.delivery != "cookie":
         raise InvalidRequest("bootstrap always delivers the session by cookie; use api/payer/token for body "
-                             "delivery", reason="token_delivery_invalid")
+                             "delivery", reason=Reason.TOKEN_DELIVERY_INVALID)
     issued = _exchange(service, exchange_request, record)
     data = service.resources.fetch(names, PayerPrincipal.from_claims(issued.claims))
     return _issued(service, issued, {"expires_in": issued.expires_in, "data": data})
@@ -109,7 +110,7 @@ def biller_tokens(service: PayerAuth, request: Request, record: RequestRecord) -
         return Response.json(200, {"tokens": listed}, headers=list(NO_STORE))
     domain = read_fields(request).get("domain")
     if not domain:
-        raise InvalidRequest("send {\"domain\": \"<host[:port] or *.host>\"}", reason="domain_missing")
+        raise InvalidRequest("send {\"domain\": \"<host[:port] or *.host>\"}", reason=Reason.DOMAIN_MISSING)
     minted = tokens.mint(principal.biller_guid, domain, principal.actor)
     row = minted.record
     body = {"jti": row.jti, "token": minted.token, "domain": row.domain, "createdAt": row.created_at}
@@ -139,7 +140,7 @@ def tenant_login(service: PayerAuth, request: Request, record: RequestRecord) ->
     except Exception as exc:  # a bug still answers with the login's headers
         if not isinstance(exc, PayerAuthError):
             log.exception("unexpected error in tenant_login")
-            exc = PayerAuthError("an unexpected error; it has been logged", reason="internal_error")
+            exc = PayerAuthError("an unexpected error; it has been logged", reason=Reason.INTERNAL_ERROR)
         record.reason = exc.reason
         return html_error(exc, _login_headers(ancestors))
     cookie = session_cookie(service.settings.cookie_name, session.token, session.max_age)
@@ -156,14 +157,14 @@ def _tenant_token(request: Request) -> str:
     if not copies and request.query.get("token"):
         copies = [request.query["token"]]
     if request.method != "GET":
-        form = read_fields(request, duplicate_reasons={"token": "tenant_token_duplicated"}).get("token")
+        form = read_fields(request, duplicate_reasons={"token": Reason.TENANT_TOKEN_DUPLICATED}).get("token")
         copies = [*copies, form] if form is not None else copies
     if len(copies) > 1 or any("," in copy for copy in copies):
         raise InvalidRequest("the tenant JWT was given more than once; send it exactly once",
-                             reason="tenant_token_duplicated")
+                             reason=Reason.TENANT_TOKEN_DUPLICATED)
     if not copies or not copies[0]:
         raise InvalidRequest("no token: open the login with ?token=<tenant JWT> or post a form field "
-                             "'token'", reason="tenant_token_missing")
+                             "'token'", reason=Reason.TENANT_TOKEN_MISSING)
     return copies[0]
 
 
