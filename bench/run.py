@@ -55,8 +55,9 @@ from shared.jose.keys import KeyRing  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.storage.database import Database  # noqa: E402
 from shared.storage.schema import create_schema  # noqa: E402
-from tools.cli import DEMO_BILLER_GUID  # noqa: E402
-from tools.localhost import serve, stop  # noqa: E402
+from tools.demo_site import DEMO_BILLER_GUID  # noqa: E402
+from tools.kestrel import stop  # noqa: E402
+from tools.localhost import serve  # noqa: E402
 
 ORIGIN = "http://127.0.0.1:8080"
 GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"

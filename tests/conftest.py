@@ -23,8 +23,8 @@ from shared.keystores.local import LocalKeySource
 from shared.settings import Settings
 from shared.storage.schema import create_schema
 from shared.web import edge
-from tools.cli import DEMO_BILLER_GUID
-from tools.localhost import encode_response
+from tools.demo_site import DEMO_BILLER_GUID
+from tools.functions_host import encode_response
 
 START = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 DEMO_DOMAIN = "127.0.0.1:8080"

@@ -11,7 +11,7 @@ import pytest
 
 import function_app
 from tests.conftest import START, Answer, Env
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())
 

@@ -16,7 +16,9 @@ import function_app
 import shared.web.edge
 from shared.http import Response
 from tests.conftest import Env
-from tools.localhost import serve, serve_demo, stop
+from tools.demo_site import serve_demo
+from tools.kestrel import stop
+from tools.localhost import serve
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,7 +11,7 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 ROOT = Path(__file__).resolve().parent.parent
 

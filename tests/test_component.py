@@ -19,7 +19,8 @@ import pytest
 
 from tests.conftest import DEMO_ORIGIN, Env
 from tests.test_browser import OUTPUT, Sites, browser, page, sites  # noqa: F401 - fixtures reused
-from tools.localhost import serve_demo, stop
+from tools.demo_site import serve_demo
+from tools.kestrel import stop
 
 pytestmark = pytest.mark.browser
 CLIENT = Path(__file__).resolve().parent.parent / "client"

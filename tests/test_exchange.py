@@ -15,7 +15,7 @@ import function_app
 from shared.billers.directory import Actor
 from shared.jose.certificates import generate_self_signed
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 PAYER_CLAIMS = {"iss", "aud", "sub", "urn:invoicecloud:billerguid", "urn:invoicecloud:usertype",
                 "urn:invoicecloud:origin", "iat", "nbf", "exp", "jti", "sid"}

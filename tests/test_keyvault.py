@@ -20,7 +20,8 @@ from shared.jose.certificates import PEM, PKCS12, KeyMaterial, generate_self_sig
 from shared.jose.keys import KeyRefresher, KeyVersion
 from tests.azure_fakes import FakeIdentityEndpoint, FakeKeyVault
 from tests.conftest import START, Env, build_env
-from tools.localhost import serve, stop
+from tools.kestrel import stop
+from tools.localhost import serve
 
 SECRET = "JwtSigningCertificate"
 

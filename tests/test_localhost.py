@@ -23,21 +23,20 @@ import function_app
 from shared.web import cors
 from shared.web.edge import preflight
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Env
-from tools.functions_host import FunctionsHost, RawRequest, RawResponse, decoded_path, rpc_cookie_header
-from tools.localhost import (
-    DEFAULT_BODY_LIMIT,
-    RoundRobin,
-    body_limit,
-    demo_biller_jwt,
+from tools.demo_site import demo_biller_jwt, serve_demo
+from tools.functions_host import (
+    FunctionsHost,
+    RawRequest,
+    RawResponse,
+    decoded_path,
     encode_response,
-    host_route_prefix,
-    listen,
     route_pattern,
-    serve,
-    serve_demo,
-    serve_instances,
-    stop,
+    rpc_cookie_header,
 )
+from tools.instances import RoundRobin, serve_instances
+from tools.kestrel import DEFAULT_BODY_LIMIT, body_limit, listen, stop
+from tools.local_settings import host_route_prefix
+from tools.localhost import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -501,7 +500,7 @@ def test_a_cookie_value_is_percent_encoded_as_the_host_does() -> None:
 
 
 def test_the_function_key_file_is_reused(tmp_path: Path) -> None:
-    from tools.localhost import function_key
+    from tools.local_edge import function_key
 
     assert function_key(tmp_path) == function_key(tmp_path)
     assert oct((tmp_path / "function-key").stat().st_mode & 0o777) == "0o600"

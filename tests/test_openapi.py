@@ -14,7 +14,9 @@ from schemathesis.config import SchemathesisConfig
 
 import function_app
 from tests.conftest import build_env
-from tools.localhost import indexed_functions, serve, stop
+from tools.functions_host import indexed_functions
+from tools.kestrel import stop
+from tools.localhost import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = yaml.safe_load((ROOT / "openapi.yaml").read_text())

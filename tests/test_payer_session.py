@@ -12,7 +12,7 @@ import pytest
 import function_app
 from shared.tokens import BILLER_GUID, USERTYPE
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Answer, Env, build_env
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 
 def bootstrap(env: Env, token: str | None = None, **extra: str) -> Answer:

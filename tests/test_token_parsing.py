@@ -23,7 +23,7 @@ from tests.raw_jws import NOT_NUMERIC_DATES, duplicated, sign_raw, with_member
 from tests.test_admin import admin
 from tests.test_payer_session import profile
 from tests.test_tenant_login import KEY_1, assert_refused, login, pem, register
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())
 TIME_CLAIMS = ["exp", "nbf", "iat"]

@@ -35,10 +35,9 @@ from shared.keystores.local import LocalKeySource
 from shared.settings import Settings, redact
 from shared.storage.database import Database
 from shared.storage.schema import create_schema
-from tools.localhost import load_local_settings
+from tools.demo_site import DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN
+from tools.local_settings import load_local_settings
 
-DEMO_BILLER_GUID = "6f1d2a4e-3b5c-4d7e-8f90-a1b2c3d4e5f6"
-DEMO_ORIGIN_DOMAIN = "127.0.0.1:8080"
 CLI_ACTOR = Actor(sub="cli")
 
 
