@@ -301,7 +301,6 @@ def main() -> None:
     if args.simulate:
         raise SystemExit(0 if simulate(args.instances, args.billers or 300, args.seconds, args.connections) else 1)
     measured = server_ms_from_results(args.results)
-    unit = {"server_ms_per_request": measured} if measured else {}
     print(f"unit cost: {measured or DEFAULT_SERVER_MS_PER_REQUEST:.2f} ms server CPU per request "
           f"({'measured' if measured else 'bench/README.md'}) + host overhead (assumed)")
     if args.page_loads is not None:
@@ -310,7 +309,7 @@ def main() -> None:
                                   apim_units=args.apim_units, max_instances=args.max_instances)}
     else:
         sizes = SIZES
-    sizes = {name: replace(i, **unit) for name, i in sizes.items()}
+    sizes = {name: replace(i, server_ms_per_request=measured) if measured else i for name, i in sizes.items()}
     if args.json:
         print(json.dumps({name: {"inputs": asdict(i), "model": model(i)} for name, i in sizes.items()}, indent=2))
         return

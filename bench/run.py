@@ -34,14 +34,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import azure.functions as func
 import cryptography
 import jwt
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -193,35 +193,41 @@ def token_request(token: str, delivery: str) -> func.HttpRequest:
 
 def floor_rs256_sign(service: PayerAuth, payload_size: int) -> Timed:
     """A warm exchange's floor: its biller JWT's claims are cached, so the only cryptography is one sign."""
-    key = service.ic_keys.current().signer.material.private_key
+    key = rsa_key(service)
     message = b"x" * payload_size
-    return Timed(lambda: key.sign(message, padding.PKCS1v15(), hashes.SHA256()), is_signature)  # type: ignore[call-arg]
+    return Timed(lambda: key.sign(message, padding.PKCS1v15(), hashes.SHA256()), is_signature)
+
+
+def rsa_key(service: PayerAuth) -> rsa.RSAPrivateKey:
+    key = service.ic_keys.current().signer.material.private_key
+    assert isinstance(key, rsa.RSAPrivateKey), "the IC key is RSA"
+    return key
 
 
 def floor_rs256(service: PayerAuth, payload_size: int) -> Timed:
     """A cache miss's floor: the biller JWT's verify plus the payer JWT's sign."""
-    key = service.ic_keys.current().signer.material.private_key
+    key = rsa_key(service)
     public = key.public_key()
     message = b"x" * payload_size
-    signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+    signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
     def both() -> bytes:
-        public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
-        return key.sign(message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+        public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        return key.sign(message, padding.PKCS1v15(), hashes.SHA256())
     return Timed(both, is_signature)
 
 
 def floor_es256(service: PayerAuth, payload_size: int, *, verify: bool) -> Timed:
     """The ES256 path's floors: an ES256 sign, after the biller JWT's RS256 verify on a cache miss."""
-    ic_key = service.ic_keys.current().signer.material.private_key
+    ic_key = rsa_key(service)
     ic_public = ic_key.public_key()
     payer_key = ec.generate_private_key(ec.SECP256R1())
     message = b"x" * payload_size
-    signature = ic_key.sign(message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+    signature = ic_key.sign(message, padding.PKCS1v15(), hashes.SHA256())
 
     def sign() -> bytes:
         if verify:
-            ic_public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
+            ic_public.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
         return payer_key.sign(message, ec.ECDSA(hashes.SHA256()))
     return Timed(sign, is_signature)
 
@@ -265,9 +271,9 @@ class IoCounter:
         def decode_complete(jws: jwt.PyJWS, *args: Any, **kwargs: Any) -> Any:
             counter.pyjwt_decodes += 1
             return original_decode(jws, *args, **kwargs)
-        Database.cursor = cursor  # type: ignore[method-assign]
-        KeyRing.refresh = refresh  # type: ignore[method-assign]
-        jwt.PyJWS.decode_complete = decode_complete  # type: ignore[method-assign]
+        Database.cursor = cast(Any, cursor)  # type: ignore[method-assign]
+        KeyRing.refresh = cast(Any, refresh)  # type: ignore[method-assign]
+        jwt.PyJWS.decode_complete = cast(Any, decode_complete)  # type: ignore[method-assign]
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -134,7 +134,7 @@ def test_every_refusal_of_the_token_routes_is_readable_by_a_grantable_page(env: 
 
 def test_oauth_errors_carry_the_stable_reason_as_error_uri(env: Env) -> None:
     token = env.mint()
-    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, claims_of(token)["jti"], Actor(sub="test"))
+    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, str(claims_of(token)["jti"]), Actor(sub="test"))
     body = env.exchange(token).json()
     assert set(body) == {"error", "error_description", "error_uri"}
     assert body["error_uri"] == "https://payer-auth.invoicecloud.dev/problems/jti-inactive"
@@ -278,7 +278,7 @@ def test_hs256_signed_with_our_public_key_is_rejected(env: Env) -> None:
     import hashlib
     import hmac
 
-    header = {"alg": "HS256", "typ": "JWT"}
+    header: dict[str, object] = {"alg": "HS256", "typ": "JWT"}
     unsigned = forge(header, claims_of(env.mint())).rsplit(".", 1)[0]
     mac = hmac.new(public_pem, unsigned.encode(), hashlib.sha256).digest()
     token = unsigned + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -61,8 +62,8 @@ json_values = st.recursive(scalars,
                               json_values, max_size=8),
        signature=st.binary(max_size=300),
        alg=st.sampled_from(["RS256", "none", "HS256", "ES256", "RS512"]))
-def test_near_miss_tokens_are_refused_cleanly(fuzz_env: Env, header: dict, claims: dict, signature: bytes,
-                                             alg: str) -> None:
+def test_near_miss_tokens_are_refused_cleanly(fuzz_env: Env, header: dict[str, Any], claims: dict[str, Any],
+                                             signature: bytes, alg: str) -> None:
     function_app.install(fuzz_env.service)
     header.setdefault("alg", alg)
     token = ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), b64(signature)])
@@ -119,7 +120,8 @@ def assert_login_page(answer: Answer) -> None:
        issuer=st.sampled_from(["VISA", None]), signature=st.binary(max_size=300),
        alg=st.sampled_from(["RS256", "none", "HS256"]))
 def test_the_login_answers_any_token_with_a_page_carrying_its_security_headers(
-        login_env: Env, header: dict, claims: dict, issuer: str | None, signature: bytes, alg: str) -> None:
+        login_env: Env, header: dict[str, Any], claims: dict[str, Any], issuer: str | None, signature: bytes,
+        alg: str) -> None:
     function_app.install(login_env.service)
     header.setdefault("alg", alg)
     if issuer:

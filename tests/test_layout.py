@@ -92,6 +92,7 @@ def test_a_package_init_is_only_its_map(package: str) -> None:
     assert isinstance(tree.body[0], ast.Expr)
     assert isinstance(tree.body[0].value, ast.Constant)
     listed = tree.body[0].value.value
+    assert isinstance(listed, str)
     for module in sorted((SHARED / package).glob("*.py")):
         if module.stem != "__init__":
             assert f"``{module.stem}``" in listed, f"shared/{package}/__init__.py does not map {module.stem}"

@@ -34,7 +34,7 @@ from tools.functions_host import (
     rpc_cookie_header,
 )
 from tools.instances import RoundRobin, serve_instances
-from tools.kestrel import DEFAULT_BODY_LIMIT, body_limit, listen, stop
+from tools.kestrel import DEFAULT_BODY_LIMIT, Answer, body_limit, listen, stop
 from tools.local_settings import host_route_prefix
 from tools.localhost import serve
 
@@ -50,7 +50,8 @@ PREFLIGHT = [("Origin", DEMO_ORIGIN), ("Access-Control-Request-Method", "GET"),
 def send(server: ThreadingHTTPServer, method: str, target: str, headers: list[tuple[str, str]] | None = None,
          body: bytes = b"") -> http.client.HTTPResponse:
     """One request, headers exactly as given (repeated ones too)."""
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=20)  # type: ignore[misc]
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=20)
     headers = headers or []
     connection.putrequest(method, target, skip_host=any(k.lower() == "host" for k, _ in headers),
                           skip_accept_encoding=True)
@@ -163,7 +164,7 @@ def test_host_json_sets_an_empty_route_prefix() -> None:
 def test_every_registered_function_is_routed_by_its_own_bindings() -> None:
     host = FunctionsHost(function_app.app, "", function_key="k")
     routes = {r.name: r for r in host.routes}
-    assert routes["payer_token"].methods == {"POST", "OPTIONS"}
+    assert routes["payer_token"].methods == frozenset({"POST", "OPTIONS"})
     assert routes["jwks"].pattern.fullmatch(".well-known/jwks.json")
     assert not routes["jwks"].pattern.fullmatch(".well-known/jwksXjson")
 
@@ -414,9 +415,11 @@ def test_core_tools_runs_requests_concurrently() -> None:
 
 
 def test_instances_behind_one_port_take_requests_in_turn() -> None:
-    backends = [listen("127.0.0.1", 0, lambda r, n=n: RawResponse(200, [], n.encode()), f"backend-{n}")
-                for n in ("a", "b")]
-    front = RoundRobin([b.server_address[1] for b in backends])  # type: ignore[misc]
+    def answering(name: str) -> Answer:
+        return lambda request: RawResponse(200, [], name.encode())
+
+    backends = [listen("127.0.0.1", 0, answering(n), f"backend-{n}") for n in ("a", "b")]
+    front = RoundRobin([b.server_address[1] for b in backends])
     seen = [front.handle(RawRequest("GET", "/")).body for _ in range(4)]
     assert seen == [b"a", b"b", b"a", b"b"]
     for backend in backends:
@@ -488,8 +491,8 @@ def test_a_database_changing_state_is_logged_once_as_a_structured_event(
         assert env.exchange(token).status == 503
     events = [r for r in captured_logs.records if getattr(r, "event", None) == "dependency_state"
               and getattr(r, "dependency", None) == "database Master"]
-    assert [(e.state, e.previous_state) for e in events] == [("unreachable", "ok")]
-    assert "cannot be reached" in events[0].error
+    assert [(vars(e)["state"], vars(e)["previous_state"]) for e in events] == [("unreachable", "ok")]
+    assert "cannot be reached" in vars(events[0])["error"]
 
 
 def test_a_cookie_value_is_percent_encoded_as_the_host_does() -> None:

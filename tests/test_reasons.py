@@ -31,7 +31,7 @@ def test_no_reason_is_a_bare_string_in_the_core() -> None:
     for path in (ROOT / "shared").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.keyword) and node.arg == "reason" and isinstance(node.value, ast.Constant):
-                bare.append(f"{path.relative_to(ROOT)}:{node.value.lineno} {node.value.value}")
+                bare.append(f"{path.relative_to(ROOT)}:{node.value.lineno} {node.value.value!r}")
     assert bare == []
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from shared import telemetry
 from tests.conftest import Env
@@ -29,7 +29,8 @@ def counts(name: str) -> dict[tuple[tuple[str, Any], ...], int]:
             for metric in scope.metrics:
                 if metric.name == name:
                     for point in metric.data.data_points:
-                        found[tuple(sorted(point.attributes.items()))] = point.value
+                        assert isinstance(point, NumberDataPoint) and point.attributes is not None
+                        found[tuple(sorted(point.attributes.items()))] = int(point.value)
     return found
 
 

@@ -31,7 +31,8 @@ class DemoServer(ThreadingHTTPServer):
 
     @property
     def origin(self) -> str:
-        return f"http://{self.server_address[0]}:{self.server_address[1]}"
+        host, port = self.server_address[:2]
+        return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
 
 
 def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "", *, csp: str | None = None
