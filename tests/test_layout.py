@@ -4,6 +4,7 @@ subpackage's ``__init__`` is only the docstring that maps it (importing a packag
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,23 @@ def test_a_package_init_is_only_its_map(package: str) -> None:
         if module.stem != "__init__":
             assert f"``{module.stem}``" in listed, f"shared/{package}/__init__.py does not map {module.stem}"
 
+
+
+def test_the_readme_layout_lists_every_module() -> None:
+    """Each module of shared/ and tools/ is named in the README's layout, in its folder's entry."""
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    layout = layout[: layout.index("```", layout.index("```") + 3)]
+    missing = []
+    for path in sorted([*SHARED.rglob("*.py"), *(ROOT / "tools").glob("*.py")]):
+        if path.parent == ROOT / "tools":
+            named = path.name == "__init__.py" or f"tools/{path.name}" in layout
+        elif path.parent == SHARED:
+            named = f"  {path.name}" in layout
+        else:
+            entry = layout[layout.index(f"\n  {path.parent.name}/") + 1:]
+            following = re.search(r"\n( ? ?\S)", entry)  # the next entry: at most two spaces in
+            named = path.name in entry[: following.start() if following else len(entry)]
+        if not named:
+            missing.append(str(path.relative_to(ROOT)))
+    assert missing == []

@@ -1,6 +1,6 @@
 """The pre-check every token passes before PyJWT sees it: what the contract needs and PyJWT does not check.
 
-PyJWT signs and verifies every JWS of ours (``shared/tokens.py``, ``shared/jose/keys.py``); nothing here
+PyJWT signs and verifies every JWS of ours (``shared/jose/verify.py``, ``shared/jose/keys.py``); nothing here
 touches a signature or a key.  This module only refuses, cheaply and with a reason, compact
 serializations that PyJWT would take or would read differently from another library:
 

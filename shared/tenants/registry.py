@@ -1,7 +1,7 @@
 """The tenant registry: partners whose users log in seamlessly with a JWT the partner signs.
 
 Each tenant has exactly one key source, and its algorithm is pinned by it:
-RS256 with a PEM public key, RS256 with a JWKS URL (``jwks_fetch``), or HS256
+RS256 with a PEM public key, RS256 with a JWKS URL (``shared.tenants.jwks``), or HS256
 with a shared secret kept in a ``SecretStore`` under a name.  Rows are read
 through a short cache; keys are resolved per request from caches that do no
 I/O while warm.
