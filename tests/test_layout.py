@@ -16,8 +16,10 @@ SHARED = ROOT / "shared"
 LAYERS: list[set[str]] = [
     {"reasons"},
     {"errors", "http", "iocounts"},
+    {"origins"},
+    {"setting_values"},
     {"settings", "telemetry"},
-    {"origins", "storage"},
+    {"storage"},
     {"jose"},
     {"keystores", "tokens"},
     {"tenants", "billers"},

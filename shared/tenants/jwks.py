@@ -39,8 +39,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import PayerAuthError, TemporarilyUnavailable
 from shared.jose import jws
+from shared.origins import LOOPBACK_HOSTS, METADATA_ADDRESSES
 from shared.reasons import Reason
-from shared.settings import LOOPBACK_HOSTS, METADATA_ADDRESSES
 
 log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
 
