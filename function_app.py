@@ -62,9 +62,14 @@ def install(service: PayerAuth) -> None:
 
 def serve(req: func.HttpRequest, route: str) -> func.HttpResponse:
     """Adapt the request, answer it by the route table (``shared.web.endpoints.ROUTES``), adapt back."""
-    request = Request(method=req.method.upper(), url=req.url,
-                      headers={k.lower(): v for k, v in req.headers.items()},
-                      body=req.get_body() or b"", query=dict(req.params), route=dict(req.route_params))
+    request = Request(
+        method=req.method.upper(),
+        url=req.url,
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+        query=dict(req.params),
+        route=dict(req.route_params),
+    )
     return to_http_response(endpoints().answer(route, request))
 
 

@@ -42,7 +42,13 @@ class Response:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
     @classmethod
-    def json(cls, status: int, payload: Any, *, media_type: str = "application/json",
-             headers: list[tuple[str, str]] | None = None) -> Response:
+    def json(
+        cls,
+        status: int,
+        payload: Any,
+        *,
+        media_type: str = "application/json",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Response:
         body = json.dumps(payload, separators=(",", ":")).encode()
         return cls(status, body, [("Content-Type", media_type), *(headers or [])])

@@ -30,8 +30,7 @@ MAX_HOST_LENGTH = 253
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # The instance metadata services (Azure IMDS and the other clouds' at 169.254.169.254, AWS's IPv6 one)
 # and Azure's host address: never a place for a tenant's JWKS.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
-                                                                  "168.63.129.16"))
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "168.63.129.16"))
 
 
 @dataclass(frozen=True)
@@ -67,14 +66,18 @@ def request_origin(origin_header: str | None, referer_header: str | None, *, all
     if origin_header is not None:
         raw = origin_header.strip()
         if raw == "null":
-            raise InvalidRequest("the request's Origin is 'null' (an opaque origin); "
-                                 "the biller page must be served from its own site", reason=Reason.ORIGIN_NULL)
+            raise InvalidRequest(
+                "the request's Origin is 'null' (an opaque origin); the biller page must be served from its own site",
+                reason=Reason.ORIGIN_NULL,
+            )
         return parse_origin(raw, allow_http_loopback=allow_http_loopback)
     if referer_header:
         parts = urlsplit(referer_header.strip())
         return parse_origin(f"{parts.scheme}://{parts.netloc}", allow_http_loopback=allow_http_loopback)
-    raise InvalidRequest("the request carries neither Origin nor Referer, so its origin cannot be "
-                         "matched to the biller JWT's domain", reason=Reason.ORIGIN_MISSING)
+    raise InvalidRequest(
+        "the request carries neither Origin nor Referer, so its origin cannot be matched to the biller JWT's domain",
+        reason=Reason.ORIGIN_MISSING,
+    )
 
 
 @functools.lru_cache(maxsize=4096)  # a pure function on the hot path; IDNA is not cheap
@@ -111,16 +114,18 @@ def parse_domain(value: str) -> DomainRule:
     """Parse a ``domain`` claim or admin input; raise ``InvalidRequest`` when malformed."""
     text = value.strip()
     if not text or any(c in text for c in "/@?#\\ ") or "://" in text:
-        raise InvalidRequest("domain must be a host, host:port or *.host, with no scheme, path or user",
-                             reason=Reason.DOMAIN_INVALID)
+        raise InvalidRequest(
+            "domain must be a host, host:port or *.host, with no scheme, path or user", reason=Reason.DOMAIN_INVALID
+        )
     wildcard = text.startswith("*.")
     if wildcard:
         text = text[2:]
     host, port = _split_port(text)
     rule = DomainRule(normalize_host(host), port, wildcard)
     if wildcard and ("." not in rule.host or rule.host.startswith("[") or _is_ip(rule.host)):
-        raise InvalidRequest("a wildcard domain needs a registrable domain under it, e.g. *.biller.com",
-                             reason=Reason.DOMAIN_INVALID)
+        raise InvalidRequest(
+            "a wildcard domain needs a registrable domain under it, e.g. *.biller.com", reason=Reason.DOMAIN_INVALID
+        )
     return rule
 
 
@@ -128,8 +133,11 @@ def parse_registrable_domain(value: str) -> DomainRule:
     """A ``domain`` we will put in a new biller JWT: also no wildcard over a public suffix (``*.co.uk``)."""
     rule = parse_domain(value)
     if rule.wildcard and _public_suffixes().is_public(rule.host):
-        raise InvalidRequest(f"*.{rule.host} would admit every site under a public suffix; name the biller's "
-                             "own domain, e.g. *.biller.com", reason=Reason.DOMAIN_PUBLIC_SUFFIX)
+        raise InvalidRequest(
+            f"*.{rule.host} would admit every site under a public suffix; name the biller's "
+            "own domain, e.g. *.biller.com",
+            reason=Reason.DOMAIN_PUBLIC_SUFFIX,
+        )
     return rule
 
 

@@ -74,9 +74,21 @@ class Reason(StrEnum):
 
 TOKEN_PREFIXES = ("biller_token", "payer_token", "portal_token", "tenant_token")
 TOKEN_REFUSALS = (
-    "too_large", "malformed", "crit_unsupported", "alg_not_allowed", "typ_not_allowed", "key_untrusted",
-    "signature_invalid", "claim_missing", "claim_invalid", "iss_mismatch", "aud_mismatch", "usertype_mismatch",
-    "expired", "not_yet_valid", "issued_in_future",
+    "too_large",
+    "malformed",
+    "crit_unsupported",
+    "alg_not_allowed",
+    "typ_not_allowed",
+    "key_untrusted",
+    "signature_invalid",
+    "claim_missing",
+    "claim_invalid",
+    "iss_mismatch",
+    "aud_mismatch",
+    "usertype_mismatch",
+    "expired",
+    "not_yet_valid",
+    "issued_in_future",
 )
 
 

@@ -36,6 +36,7 @@ def one_of(*choices: str) -> Callable[[str], Any]:
         if value not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}")
         return value
+
     return parse
 
 
@@ -47,6 +48,7 @@ def int_between(low: int, high: int) -> Callable[[str], int]:
         if not low <= number <= high:
             raise ValueError(f"must be between {low} and {high}")
         return number
+
     return parse
 
 

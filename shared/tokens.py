@@ -50,21 +50,52 @@ class TokenKind:
 
     def rules(self, issuer: str, audience: str, algorithms: frozenset[str] | None = None) -> TokenRules:
         usertype = (USERTYPE, self.usertype) if self.usertype_is_rule and self.usertype else None
-        return TokenRules(kind=self.name, algorithms=algorithms or self.algorithms, issuer=issuer,
-                          audience=audience, required=self.required, require_exp=self.require_exp,
-                          allowed_typ=self.accepted_typ, usertype=usertype, reason_prefix=self.reason_prefix,
-                          require_iat=self.require_iat)
+        return TokenRules(
+            kind=self.name,
+            algorithms=algorithms or self.algorithms,
+            issuer=issuer,
+            audience=audience,
+            required=self.required,
+            require_exp=self.require_exp,
+            allowed_typ=self.accepted_typ,
+            usertype=usertype,
+            reason_prefix=self.reason_prefix,
+            require_iat=self.require_iat,
+        )
 
 
-BILLER = TokenKind("biller JWT", "JWT", frozenset({None, "JWT"}), "biller_token", frozenset({"RS256"}),
-                   required=("iss", "sub", "domain", "jti"), require_exp=False)  # long-lived; checked when present
-PAYER = TokenKind("payer JWT", ACCESS_TOKEN_TYP, frozenset({ACCESS_TOKEN_TYP}), "payer_token",
-                  required=("sub", "jti", "sid", BILLER_GUID, ORIGIN), usertype="payer", usertype_is_rule=True)
-PORTAL = TokenKind("portal JWT", "JWT", frozenset({None, "JWT"}), "portal_token", frozenset({"RS256"}),
-                   required=(BILLER_GUID, USERTYPE, "sub", "jti"), require_iat=True, usertype="Biller")
+BILLER = TokenKind(
+    "biller JWT",
+    "JWT",
+    frozenset({None, "JWT"}),
+    "biller_token",
+    frozenset({"RS256"}),
+    required=("iss", "sub", "domain", "jti"),
+    require_exp=False,
+)  # long-lived; checked when present
+PAYER = TokenKind(
+    "payer JWT",
+    ACCESS_TOKEN_TYP,
+    frozenset({ACCESS_TOKEN_TYP}),
+    "payer_token",
+    required=("sub", "jti", "sid", BILLER_GUID, ORIGIN),
+    usertype="payer",
+    usertype_is_rule=True,
+)
+PORTAL = TokenKind(
+    "portal JWT",
+    "JWT",
+    frozenset({None, "JWT"}),
+    "portal_token",
+    frozenset({"RS256"}),
+    required=(BILLER_GUID, USERTYPE, "sub", "jti"),
+    require_iat=True,
+    usertype="Biller",
+)
 TENANT_JWT = TokenKind("tenant JWT", "JWT", frozenset({None, "JWT"}), "tenant_token", required=("iss",))
-TENANT_SESSION = TokenKind("tenant session", ACCESS_TOKEN_TYP, frozenset({ACCESS_TOKEN_TYP}), "tenant_session",
-                           usertype="tenant-user")
+TENANT_SESSION = TokenKind(
+    "tenant session", ACCESS_TOKEN_TYP, frozenset({ACCESS_TOKEN_TYP}), "tenant_session", usertype="tenant-user"
+)
 KINDS = (BILLER, PAYER, PORTAL, TENANT_JWT, TENANT_SESSION)
 
 
@@ -79,8 +110,9 @@ def canonical_guid(value: str) -> str | None:
 # --- the claims of the tokens we mint ---------------------------------------------
 
 
-def payer_claims(*, issuer: str, audience: str, biller_guid: str, origin: str, now: dt.datetime,
-                 lifetime: int) -> dict[str, Any]:
+def payer_claims(
+    *, issuer: str, audience: str, biller_guid: str, origin: str, now: dt.datetime, lifetime: int
+) -> dict[str, Any]:
     issued = int(now.timestamp())
     return {
         "iss": issuer,
@@ -97,23 +129,47 @@ def payer_claims(*, issuer: str, audience: str, biller_guid: str, origin: str, n
     }
 
 
-def biller_claims(*, issuer: str, audience: str, biller_guid: str, domain: str, jti: str, now: dt.datetime,
-                  expires_in: int | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def biller_claims(
+    *,
+    issuer: str,
+    audience: str,
+    biller_guid: str,
+    domain: str,
+    jti: str,
+    now: dt.datetime,
+    expires_in: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     issued = int(now.timestamp())
-    claims: dict[str, Any] = {"iss": issuer, "sub": biller_guid, "aud": audience, "domain": domain,
-                              "jti": jti, "iat": issued}
+    claims: dict[str, Any] = {
+        "iss": issuer,
+        "sub": biller_guid,
+        "aud": audience,
+        "domain": domain,
+        "jti": jti,
+        "iat": issued,
+    }
     if expires_in is not None:
         claims["exp"] = issued + expires_in
     claims.update(extra or {})
     return {name: value for name, value in claims.items() if value is not None}  # None drops a claim
 
 
-def tenant_session_claims(*, issuer: str, audience: str, tenant_id: str, user: dict[str, str], now: dt.datetime,
-                          lifetime: int) -> dict[str, Any]:
+def tenant_session_claims(
+    *, issuer: str, audience: str, tenant_id: str, user: dict[str, str], now: dt.datetime, lifetime: int
+) -> dict[str, Any]:
     issued = int(now.timestamp())
     stable = user.get("userId") or user.get("email") or user.get("mobile") or ""
-    return {"iss": issuer, "aud": audience,
-            "sub": str(uuid.uuid5(SUBJECT_NAMESPACE, f"{tenant_id}\0{stable}")),
-            TENANT: tenant_id, USERTYPE: TENANT_SESSION.usertype, **user,
-            "iat": issued, "nbf": issued, "exp": issued + lifetime, "jti": uuid.uuid4().hex,
-            "sid": uuid.uuid4().hex}
+    return {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(uuid.uuid5(SUBJECT_NAMESPACE, f"{tenant_id}\0{stable}")),
+        TENANT: tenant_id,
+        USERTYPE: TENANT_SESSION.usertype,
+        **user,
+        "iat": issued,
+        "nbf": issued,
+        "exp": issued + lifetime,
+        "jti": uuid.uuid4().hex,
+        "sid": uuid.uuid4().hex,
+    }

@@ -88,8 +88,9 @@ def test_a_short_rsa_key_is_refused(tmp_path: Path) -> None:
     from cryptography.hazmat.primitives import serialization
 
     weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    pem = weak.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    pem = weak.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     with pytest.raises(ConfigurationError, match="2048"):
         parse_secret(pem, PEM, name="weak")
 
@@ -110,7 +111,7 @@ def test_a_new_version_signs_only_after_the_overlap_and_old_tokens_still_verify(
     source.versions.append(new)
     ring.refresh()
     keyset = ring.current()
-    assert keyset.signer.kid == old.kid                        # not yet: consumers may not have it
+    assert keyset.signer.kid == old.kid  # not yet: consumers may not have it
     assert {v.kid for v in keyset.published} == {old.kid, new.kid}  # but it is published now
     now[0] = START + dt.timedelta(hours=2, seconds=1)
     ring.refresh()

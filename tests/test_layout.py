@@ -66,9 +66,13 @@ def test_every_module_has_a_layer() -> None:
 
 
 def test_imports_only_go_down() -> None:
-    upward = [f"{importer} imports {target}" for importer, targets in graph().items() if importer != "shared"
-              for target in targets
-              if group(target) != group(importer) and RANK[group(target)] >= RANK[group(importer)]]
+    upward = [
+        f"{importer} imports {target}"
+        for importer, targets in graph().items()
+        if importer != "shared"
+        for target in targets
+        if group(target) != group(importer) and RANK[group(target)] >= RANK[group(importer)]
+    ]
     assert not upward
 
 
@@ -101,11 +105,10 @@ def test_a_package_init_is_only_its_map(package: str) -> None:
             assert f"``{module.stem}``" in listed, f"shared/{package}/__init__.py does not map {module.stem}"
 
 
-
 def test_the_readme_layout_lists_every_module() -> None:
     """Each module of shared/ and tools/ is named in the README's layout, in its folder's entry."""
     readme = (ROOT / "README.md").read_text()
-    layout = readme[readme.index("## Layout"):]
+    layout = readme[readme.index("## Layout") :]
     layout = layout[: layout.index("```", layout.index("```") + 3)]
     missing = []
     for path in sorted([*SHARED.rglob("*.py"), *(ROOT / "tools").glob("*.py")]):
@@ -114,7 +117,7 @@ def test_the_readme_layout_lists_every_module() -> None:
         elif path.parent == SHARED:
             named = f"  {path.name}" in layout
         else:
-            entry = layout[layout.index(f"\n  {path.parent.name}/") + 1:]
+            entry = layout[layout.index(f"\n  {path.parent.name}/") + 1 :]
             following = re.search(r"\n( ? ?\S)", entry)  # the next entry: at most two spaces in
             named = path.name in entry[: following.start() if following else len(entry)]
         if not named:

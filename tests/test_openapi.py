@@ -56,7 +56,8 @@ def live_url(tmp_path_factory: pytest.TempPathFactory, key_folder: Path) -> Iter
 
 
 schema = schemathesis.openapi.from_path(
-    str(ROOT / "openapi.yaml"), config=SchemathesisConfig.from_path(Path(__file__).parent / "schemathesis.toml"))
+    str(ROOT / "openapi.yaml"), config=SchemathesisConfig.from_path(Path(__file__).parent / "schemathesis.toml")
+)
 
 
 @schema.parametrize()

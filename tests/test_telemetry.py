@@ -46,7 +46,8 @@ def test_exchanges_rejections_and_key_refreshes_are_counted(env: Env) -> None:
 
 
 def test_one_structured_line_per_request_names_route_status_biller_reason_and_latency(
-        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("INFO", logger="payerauth.request")
     env.exchange(origin="http://localhost:9999")  # a verified token from a foreign origin
     (record,) = [r for r in caplog.records if r.name == "payerauth.request"]
@@ -67,10 +68,15 @@ def test_nothing_is_exported_without_a_connection_string() -> None:
 
 
 def test_a_connection_string_turns_on_the_azure_monitor_distro() -> None:
-    code = ("from shared import telemetry; from opentelemetry import metrics; "
-            "print(telemetry.configure(), type(metrics.get_meter_provider()).__module__)")
-    env = {**os.environ, "APPLICATIONINSIGHTS_CONNECTION_STRING":
-           "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
+    code = (
+        "from shared import telemetry; from opentelemetry import metrics; "
+        "print(telemetry.configure(), type(metrics.get_meter_provider()).__module__)"
+    )
+    env = {
+        **os.environ,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     assert done.stdout.split() == ["True", "opentelemetry.sdk.metrics._internal"]

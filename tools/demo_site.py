@@ -15,8 +15,11 @@ log = logging.getLogger("payerauth.localhost")
 DEMO_BILLER_GUID = "6f1d2a4e-3b5c-4d7e-8f90-a1b2c3d4e5f6"
 DEMO_ORIGIN_DOMAIN = "127.0.0.1:8080"
 CLIENT = ROOT / "client"
-STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".html": "text/html; charset=utf-8",
-                ".css": "text/css; charset=utf-8"}
+STATIC_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
 
 
 def demo_page(api_base: str, biller_jwt: str, page_origin: str) -> bytes:
@@ -35,8 +38,7 @@ class DemoServer(ThreadingHTTPServer):
         return f"http://{host if isinstance(host, str) else host.decode()}:{port}"
 
 
-def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "", *, csp: str | None = None
-               ) -> DemoServer:
+def serve_demo(host_name: str, port: int, api_base: str, biller_jwt: str = "", *, csp: str | None = None) -> DemoServer:
     """Serve client/ and a demo biller page embedding ``biller_jwt`` (a static site, no cookies).
 
     With ``csp`` every answer carries that Content-Security-Policy, as a biller's own site may send.

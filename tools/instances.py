@@ -45,8 +45,10 @@ class RoundRobin:
 def start_instances(count: int, platform: Platform, key: str) -> tuple[list[subprocess.Popen[str]], list[int]]:
     """Each instance a process of its own (``--instance``), on a loopback port it reports on stdout."""
     command = [sys.executable, "-m", "tools.localhost", "--instance", "--platform", platform]
-    children = [subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
-                for _ in range(count)]
+    children = [
+        subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # noqa: S603
+        for _ in range(count)
+    ]
     ports = []
     for child in children:
         if child.stdin is None or child.stdout is None:
@@ -57,15 +59,22 @@ def start_instances(count: int, platform: Platform, key: str) -> tuple[list[subp
     return children, ports
 
 
-def serve_instances(host_name: str, port: int, count: int, platform: Platform,
-                    local_dir: Path | None = None) -> tuple[ThreadingHTTPServer, list[subprocess.Popen[str]]]:
+def serve_instances(
+    host_name: str, port: int, count: int, platform: Platform, local_dir: Path | None = None
+) -> tuple[ThreadingHTTPServer, list[subprocess.Popen[str]]]:
     """The edge on ``port``, round-robin over ``count`` instance processes (each reads the same settings)."""
     app = the_app()
     key = function_key(local_dir or app.SETTINGS.local_dir) if platform == "flex" else ""
     children, ports = start_instances(count, platform, key)
     routes = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key).routes
-    front = LocalEdge(RoundRobin(ports).handle, routes, platform=platform, key=key,
-                      cookie_name=app.SETTINGS.cookie_name, development=app.SETTINGS.development)
+    front = LocalEdge(
+        RoundRobin(ports).handle,
+        routes,
+        platform=platform,
+        key=key,
+        cookie_name=app.SETTINGS.cookie_name,
+        development=app.SETTINGS.development,
+    )
     return listen(host_name, port, front.handle, "functions-front"), children
 
 

@@ -24,8 +24,9 @@ MAX_REQUEST_LINE = 8 * 1024  # the line with its CRLF; longer: 414
 MAX_HEADERS_TOTAL = 32 * 1024  # the header lines with their CRLFs; more: 431
 MAX_HEADER_COUNT = 100  # more: 431
 DEFAULT_BODY_LIMIT = 100 * 1024 * 1024  # more: 413
-HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length",
-                        "proxy-connection", "trailer"})
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "content-length", "proxy-connection", "trailer"}
+)
 
 
 def body_limit() -> int:
@@ -75,7 +76,8 @@ def make_handler(answer: Answer, max_body: int) -> type[BaseHTTPRequestHandler]:
             headers = self.read_headers()
             connection = ",".join(v for k, v in headers if k.lower() == "connection").lower()
             self.close_connection = "close" in connection or (
-                self.request_version == "HTTP/1.0" and "keep-alive" not in connection)
+                self.request_version == "HTTP/1.0" and "keep-alive" not in connection
+            )
             body = self.read_body(headers)
             return RawRequest(self.command, target, tuple(headers), body)
 

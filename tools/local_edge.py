@@ -28,8 +28,16 @@ class LocalEdge:
     and only the cookie rule applies (without ``Partitioned`` the browser drops the cookie).
     """
 
-    def __init__(self, upstream: Answer, routes: list[Route], *, platform: Platform, key: str,
-                 cookie_name: str, development: bool) -> None:
+    def __init__(
+        self,
+        upstream: Answer,
+        routes: list[Route],
+        *,
+        platform: Platform,
+        key: str,
+        cookie_name: str,
+        development: bool,
+    ) -> None:
         self.upstream = upstream
         self.cors_routes = [r for r in routes if r.methods is not None and "OPTIONS" in r.methods]
         self.platform = platform

@@ -49,8 +49,15 @@ from tools.local_settings import host_route_prefix, the_app
 log = logging.getLogger("payerauth.localhost")
 
 
-def serve(host_name: str, port: int, *, platform: Platform = "flex", with_edge: bool = True,
-          local_dir: Path | None = None, key: str = "") -> ThreadingHTTPServer:
+def serve(
+    host_name: str,
+    port: int,
+    *,
+    platform: Platform = "flex",
+    with_edge: bool = True,
+    local_dir: Path | None = None,
+    key: str = "",
+) -> ThreadingHTTPServer:
     """Serve function_app in this process (one instance) in a background thread; returns the server.
 
     ``with_edge=False`` serves the bare host, as Azure would without API Management in front.  The
@@ -62,8 +69,14 @@ def serve(host_name: str, port: int, *, platform: Platform = "flex", with_edge: 
     host = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key)
     answer: Answer = host.handle
     if with_edge:
-        answer = LocalEdge(host.handle, host.routes, platform=platform, key=key,
-                           cookie_name=app.SETTINGS.cookie_name, development=app.SETTINGS.development).handle
+        answer = LocalEdge(
+            host.handle,
+            host.routes,
+            platform=platform,
+            key=key,
+            cookie_name=app.SETTINGS.cookie_name,
+            development=app.SETTINGS.development,
+        ).handle
     server = listen(host_name, port, answer, "functions-host")
     server.function_key = key  # type: ignore[attr-defined]
     return server
@@ -84,9 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--demo-host", default="127.0.0.1", help="the demo page's host: another site")
     parser.add_argument("--demo-port", type=int, default=8080, help="0 to serve no demo page")
-    parser.add_argument("--platform", choices=PLATFORMS, default="flex",
-                        help="flex: as Azure's Flex Consumption host behind API Management (default); "
-                             "core-tools: as `func start`")
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default="flex",
+        help="flex: as Azure's Flex Consumption host behind API Management (default); core-tools: as `func start`",
+    )
     parser.add_argument("--instances", type=int, default=1, help="host instances, each its own process")
     parser.add_argument("--instance", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -121,19 +137,30 @@ def bound(make: Callable[[], Any], port: int, flag: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     children: list[subprocess.Popen[str]] = []
     if args.instances > 1:
-        front, children = bound(lambda: serve_instances(args.host, args.port, args.instances, args.platform),
-                                args.port, "--port (make run PORT=...)")
+        front, children = bound(
+            lambda: serve_instances(args.host, args.port, args.instances, args.platform),
+            args.port,
+            "--port (make run PORT=...)",
+        )
     else:
-        front = bound(lambda: serve(args.host, args.port, platform=args.platform), args.port,
-                      "--port (make run PORT=...)")
+        front = bound(
+            lambda: serve(args.host, args.port, platform=args.platform), args.port, "--port (make run PORT=...)"
+        )
     servers: list[ThreadingHTTPServer] = [front]
     print(f"Functions: http://{args.host}:{args.port}  ({args.platform}, {args.instances} instance(s))", flush=True)
     token = demo_biller_jwt(f"{args.demo_host}:{args.demo_port}") if args.demo_port else None
     if token:
-        servers.append(bound(lambda: serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}",
-                                                token), args.demo_port, "--demo-port (make run DEMO_PORT=...)"))
-        print(f"Demo biller page: http://{args.demo_host}:{args.demo_port}/  (flows: ?flow=auto|bootstrap|cookie|body)",
-              flush=True)
+        servers.append(
+            bound(
+                lambda: serve_demo(args.demo_host, args.demo_port, f"http://{args.host}:{args.port}", token),
+                args.demo_port,
+                "--demo-port (make run DEMO_PORT=...)",
+            )
+        )
+        print(
+            f"Demo biller page: http://{args.demo_host}:{args.demo_port}/  (flows: ?flow=auto|bootstrap|cookie|body)",
+            flush=True,
+        )
     elif args.demo_port:
         print("No demo page: run `python -m tools.cli init` first to create the demo biller.", flush=True)
     print("Ctrl-C to stop.", flush=True)

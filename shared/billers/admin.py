@@ -27,8 +27,9 @@ class MintedToken:
 
 
 class BillerTokens:
-    def __init__(self, settings: Settings, ic_keys: KeyRing, directory: BillerDirectory,
-                 now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self, settings: Settings, ic_keys: KeyRing, directory: BillerDirectory, now: Callable[[], dt.datetime]
+    ) -> None:
         self.settings = settings
         self.ic_keys = ic_keys
         self.directory = directory
@@ -41,14 +42,29 @@ class BillerTokens:
             raise NotFound(f"no biller with GUID {guid!r}", reason=Reason.NOT_FOUND)
         return biller
 
-    def mint(self, guid: str, domain: str, by: Actor, *, expires_in: int | None = None,
-             extra: dict[str, Any] | None = None, record: bool = True) -> MintedToken:
+    def mint(
+        self,
+        guid: str,
+        domain: str,
+        by: Actor,
+        *,
+        expires_in: int | None = None,
+        extra: dict[str, Any] | None = None,
+        record: bool = True,
+    ) -> MintedToken:
         biller = self.biller(guid)
         parse_registrable_domain(domain)  # refuse a malformed or too-wide domain before signing anything
         jti = str(uuid.uuid4())
-        claims = biller_claims(issuer=self.settings.biller_issuer, audience=self.settings.biller_audience,
-                               biller_guid=biller.guid, domain=domain, jti=jti, now=self.now(),
-                               expires_in=expires_in, extra=extra)
+        claims = biller_claims(
+            issuer=self.settings.biller_issuer,
+            audience=self.settings.biller_audience,
+            biller_guid=biller.guid,
+            domain=domain,
+            jti=jti,
+            now=self.now(),
+            expires_in=expires_in,
+            extra=extra,
+        )
         try:
             token = self.ic_keys.sign(claims, typ=BILLER.typ)
         except (TypeError, ValueError) as exc:  # extra claims that are not JSON, or a non-string iss

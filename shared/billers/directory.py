@@ -21,12 +21,24 @@ from shared.storage.database import Database
 
 MASTER_QUERY = {
     "sqlite": "SELECT BillerID, BillerGuid, ShardName, DisplayName, Domain, Status "
-              "FROM AzureBillers WHERE BillerGuid = ?",
+    "FROM AzureBillers WHERE BillerGuid = ?",
     "mssql": "EXEC dbo.selAzureBillers @BillerGuid = ?",
 }
-TOKEN_COLUMNS = ", ".join((  # the shard's BillerJwt columns, in TokenRecord order
-    "Jti", "BillerID", "TokenHash", "Domain", "Active", "CreatedAt", "CreatedBySub", "CreatedByObo",
-    "RevokedAt", "RevokedBySub", "RevokedByObo"))
+TOKEN_COLUMNS = ", ".join(
+    (  # the shard's BillerJwt columns, in TokenRecord order
+        "Jti",
+        "BillerID",
+        "TokenHash",
+        "Domain",
+        "Active",
+        "CreatedAt",
+        "CreatedBySub",
+        "CreatedByObo",
+        "RevokedAt",
+        "RevokedBySub",
+        "RevokedByObo",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -68,9 +80,15 @@ class TokenRecord:
 
     def public(self) -> dict[str, Any]:
         """The row as the admin API and CLI show it: never the hash."""
-        return {"jti": self.jti, "domain": self.domain, "active": self.active,
-                "createdAt": self.created_at, "createdBy": _actor_dict(self.created_by),
-                "revokedAt": self.revoked_at, "revokedBy": _actor_dict(self.revoked_by)}
+        return {
+            "jti": self.jti,
+            "domain": self.domain,
+            "active": self.active,
+            "createdAt": self.created_at,
+            "createdBy": _actor_dict(self.created_by),
+            "revokedAt": self.revoked_at,
+            "revokedBy": _actor_dict(self.revoked_by),
+        }
 
 
 def token_hash(token: str) -> bytes:
@@ -78,8 +96,16 @@ def token_hash(token: str) -> bytes:
 
 
 class BillerDirectory:
-    def __init__(self, master: Database, shards: Mapping[str, Database], *, ttl: float,
-                 max_entries: int, monotonic: Callable[[], float], now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        master: Database,
+        shards: Mapping[str, Database],
+        *,
+        ttl: float,
+        max_entries: int,
+        monotonic: Callable[[], float],
+        now: Callable[[], dt.datetime],
+    ) -> None:
         self.master = master
         self.shards = shards
         self.now = now
@@ -102,16 +128,19 @@ class BillerDirectory:
 
     def _load_token(self, biller: Biller, jti: str) -> TokenRecord | None:
         with self.shard(biller).cursor() as cursor:
-            cursor.execute(f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? AND Jti = ?",  # noqa: S608
-                           (biller.biller_id, jti))
+            cursor.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? AND Jti = ?",  # noqa: S608
+                (biller.biller_id, jti),
+            )
             row = cursor.fetchone()
         return _token(row) if row else None
 
     def shard(self, biller: Biller) -> Database:
         database = self.shards.get(biller.shard)
         if database is None:
-            raise DatabaseUnavailable(f"biller shard {biller.shard!r} has no connection setting: "
-                                      "add it to PAYERAUTH_SHARD_DBS")
+            raise DatabaseUnavailable(
+                f"biller shard {biller.shard!r} has no connection setting: add it to PAYERAUTH_SHARD_DBS"
+            )
         return database
 
     # --- writes and listings (uncached) ------------------------------------------
@@ -120,9 +149,11 @@ class BillerDirectory:
         if shard not in self.shards:
             raise NotFound(f"shard {shard!r} is not configured; known: {', '.join(sorted(self.shards))}")
         with self.master.cursor() as cursor:
-            cursor.execute("INSERT INTO AzureBillers (BillerGuid, DisplayName, Domain, Status, ShardName, CreatedAt)"
-                           " VALUES (?, ?, ?, 'active', ?, ?)",
-                           (guid, display_name, domain, shard, _timestamp(self.now())))
+            cursor.execute(
+                "INSERT INTO AzureBillers (BillerGuid, DisplayName, Domain, Status, ShardName, CreatedAt)"
+                " VALUES (?, ?, ?, 'active', ?, ?)",
+                (guid, display_name, domain, shard, _timestamp(self.now())),
+            )
         self._billers.clear()
         biller = self._load_biller(guid)
         if biller is None:
@@ -131,29 +162,36 @@ class BillerDirectory:
 
     def list_billers(self) -> list[Biller]:
         with self.master.cursor() as cursor:
-            cursor.execute("SELECT BillerID, BillerGuid, ShardName, DisplayName, Domain, Status "
-                           "FROM AzureBillers ORDER BY BillerID")
+            cursor.execute(
+                "SELECT BillerID, BillerGuid, ShardName, DisplayName, Domain, Status "
+                "FROM AzureBillers ORDER BY BillerID"
+            )
             return [_biller(row) for row in cursor.fetchall()]
 
     def record_token(self, biller: Biller, jti: str, token: str, domain: str, by: Actor) -> TokenRecord:
         with self.shard(biller).cursor() as cursor:
-            cursor.execute("INSERT INTO BillerJwt (Jti, BillerID, TokenHash, Domain, Active, CreatedAt, "
-                           "CreatedBySub, CreatedByObo) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
-                           (jti, biller.biller_id, token_hash(token), domain, _timestamp(self.now()),
-                            by.sub, by.obo))
+            cursor.execute(
+                "INSERT INTO BillerJwt (Jti, BillerID, TokenHash, Domain, Active, CreatedAt, "
+                "CreatedBySub, CreatedByObo) VALUES (?, ?, ?, ?, 1, ?, ?, ?)",
+                (jti, biller.biller_id, token_hash(token), domain, _timestamp(self.now()), by.sub, by.obo),
+            )
         return self._fresh_token(biller, jti)
 
     def revoke(self, biller: Biller, jti: str, by: Actor) -> TokenRecord:
         with self.shard(biller).cursor() as cursor:
-            cursor.execute("UPDATE BillerJwt SET Active = 0, RevokedAt = ?, RevokedBySub = ?, RevokedByObo = ? "
-                           "WHERE BillerID = ? AND Jti = ? AND Active = 1",
-                           (_timestamp(self.now()), by.sub, by.obo, biller.biller_id, jti))
+            cursor.execute(
+                "UPDATE BillerJwt SET Active = 0, RevokedAt = ?, RevokedBySub = ?, RevokedByObo = ? "
+                "WHERE BillerID = ? AND Jti = ? AND Active = 1",
+                (_timestamp(self.now()), by.sub, by.obo, biller.biller_id, jti),
+            )
         return self._fresh_token(biller, jti)
 
     def list_tokens(self, biller: Biller) -> list[TokenRecord]:
         with self.shard(biller).cursor() as cursor:
-            cursor.execute(f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? ORDER BY CreatedAt, Jti",  # noqa: S608
-                           (biller.biller_id,))
+            cursor.execute(
+                f"SELECT {TOKEN_COLUMNS} FROM BillerJwt WHERE BillerID = ? ORDER BY CreatedAt, Jti",  # noqa: S608
+                (biller.biller_id,),
+            )
             return [_token(row) for row in cursor.fetchall()]
 
     def _fresh_token(self, biller: Biller, jti: str) -> TokenRecord:
@@ -171,9 +209,17 @@ def _biller(row: Sequence[Any]) -> Biller:
 
 def _token(row: Sequence[Any]) -> TokenRecord:
     jti, biller_id, digest, domain, active, created, c_sub, c_obo, revoked, r_sub, r_obo = row
-    return TokenRecord(str(jti).lower(), int(biller_id), bytes(digest), str(domain), bool(active),
-                       _text_time(created), Actor(c_sub, c_obo), _text_time(revoked) if revoked else None,
-                       Actor(r_sub, r_obo))
+    return TokenRecord(
+        str(jti).lower(),
+        int(biller_id),
+        bytes(digest),
+        str(domain),
+        bool(active),
+        _text_time(created),
+        Actor(c_sub, c_obo),
+        _text_time(revoked) if revoked else None,
+        Actor(r_sub, r_obo),
+    )
 
 
 def _timestamp(moment: dt.datetime) -> str:

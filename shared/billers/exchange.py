@@ -59,8 +59,9 @@ class Issued:
     delivery: Delivery
 
 
-def parse_exchange(fields: Mapping[str, str], *, origin: str | None, referer: str | None,
-                   default_delivery: Delivery = "body") -> ExchangeRequest:
+def parse_exchange(
+    fields: Mapping[str, str], *, origin: str | None, referer: str | None, default_delivery: Delivery = "body"
+) -> ExchangeRequest:
     grant_type = fields.get("grant_type")
     if grant_type is None:
         raise InvalidRequest("grant_type is required", reason=Reason.GRANT_TYPE_MISSING)
@@ -78,9 +79,17 @@ def parse_exchange(fields: Mapping[str, str], *, origin: str | None, referer: st
 
 
 class Exchange:
-    def __init__(self, settings: Settings, ic_keys: KeyRing, payer_keys: KeyRing,
-                 directory: BillerDirectory, now: Callable[[], dt.datetime], *, rules: TokenRules,
-                 verified: TtlCache[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ic_keys: KeyRing,
+        payer_keys: KeyRing,
+        directory: BillerDirectory,
+        now: Callable[[], dt.datetime],
+        *,
+        rules: TokenRules,
+        verified: TtlCache[dict[str, Any]] | None = None,
+    ) -> None:
         self.settings = settings
         self.verified = verified  # biller JWTs are long-lived and shared by every payer of a biller
         self.ic_keys = ic_keys
@@ -97,17 +106,25 @@ class Exchange:
 
     def authenticate(self, request: ExchangeRequest) -> Subject:
         """The biller JWT verified (signature, ``iss``, ``aud``, times) and the request's origin read."""
-        claims = verify(request.subject_token, self.ic_keys.current(), self.rules,
-                        now=self.now(), leeway=self.settings.leeway, cache=self.verified)
-        origin = request_origin(request.origin_header, request.referer_header,
-                                allow_http_loopback=self.settings.development)
+        claims = verify(
+            request.subject_token,
+            self.ic_keys.current(),
+            self.rules,
+            now=self.now(),
+            leeway=self.settings.leeway,
+            cache=self.verified,
+        )
+        origin = request_origin(
+            request.origin_header, request.referer_header, allow_http_loopback=self.settings.development
+        )
         return Subject(request.subject_token, claims, origin, canonical_guid(claims["sub"]))
 
     def admit_origin(self, subject: Subject) -> None:
         """The request's origin must be one the token's ``domain`` admits; only then may a refusal be read."""
         if not _domain_rule_admits(subject.claims["domain"], subject.origin):
-            raise InvalidRequest("the request's origin does not match the biller JWT's domain",
-                                 reason=Reason.ORIGIN_MISMATCH)
+            raise InvalidRequest(
+                "the request's origin does not match the biller JWT's domain", reason=Reason.ORIGIN_MISMATCH
+            )
 
     def issue(self, subject: Subject, delivery: Delivery) -> Issued:
         """The directory's checks (biller active, this token registered and active), then the payer JWT."""
@@ -130,16 +147,23 @@ class Exchange:
         if record is None:
             raise InvalidRequest("the biller JWT is not registered for this biller", reason=Reason.JTI_UNKNOWN)
         if not record.holds(token):
-            raise InvalidRequest("the biller JWT does not match the token registered under its jti",
-                                 reason=Reason.JTI_MISMATCH)
+            raise InvalidRequest(
+                "the biller JWT does not match the token registered under its jti", reason=Reason.JTI_MISMATCH
+            )
         if not record.active:
             raise InvalidRequest("the biller JWT has been revoked", reason=Reason.JTI_INACTIVE)
         return guid
 
     def _issue(self, biller_guid: str, origin: Origin, delivery: Delivery, now: dt.datetime) -> Issued:
         lifetime = self.settings.payer_token_lifetime
-        payer = payer_claims(issuer=self.settings.payer_issuer, audience=self.settings.payer_audience,
-                             biller_guid=biller_guid, origin=origin.serialize(), now=now, lifetime=lifetime)
+        payer = payer_claims(
+            issuer=self.settings.payer_issuer,
+            audience=self.settings.payer_audience,
+            biller_guid=biller_guid,
+            origin=origin.serialize(),
+            now=now,
+            lifetime=lifetime,
+        )
         token = self.payer_keys.sign(payer, typ=PAYER.typ)
         return Issued(token, lifetime, origin, payer, delivery)
 

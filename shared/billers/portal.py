@@ -27,8 +27,7 @@ class PortalPrincipal:
 
 
 class PortalGuard:
-    def __init__(self, settings: Settings, rules: TokenRules, ic_keys: KeyRing,
-                 now: Callable[[], dt.datetime]) -> None:
+    def __init__(self, settings: Settings, rules: TokenRules, ic_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
         self.settings = settings
         self.ic_keys = ic_keys
         self.now = now
@@ -37,14 +36,23 @@ class PortalGuard:
     def require(self, request: Request, biller_guid: str) -> PortalPrincipal:
         scheme, _, token = (request.header("authorization") or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send the Biller Portal's JWT as 'Authorization: Bearer <portal JWT>'",
-                               reason=Reason.CREDENTIAL_MISSING)
-        claims = verify(token.strip(), self.ic_keys.current(), self.rules, now=self.now(),
-                        leeway=self.settings.leeway, reject=Unauthorized)
+            raise Unauthorized(
+                "send the Biller Portal's JWT as 'Authorization: Bearer <portal JWT>'", reason=Reason.CREDENTIAL_MISSING
+            )
+        claims = verify(
+            token.strip(),
+            self.ic_keys.current(),
+            self.rules,
+            now=self.now(),
+            leeway=self.settings.leeway,
+            reject=Unauthorized,
+        )
         if claims[USERTYPE] != PORTAL.usertype:
             raise Forbidden("the portal JWT's usertype is not 'Biller'", reason=Reason.PORTAL_USERTYPE_FORBIDDEN)
         if canonical_guid(claims[BILLER_GUID]) != canonical_guid(biller_guid):
             raise Forbidden("the portal JWT is for another biller", reason=Reason.PORTAL_BILLER_MISMATCH)
         obo = claims.get("obo")
-        return PortalPrincipal(canonical_guid(biller_guid) or biller_guid,
-                               Actor(sub=str(claims["sub"])[:64], obo=str(obo)[:64] if isinstance(obo, str) else None))
+        return PortalPrincipal(
+            canonical_guid(biller_guid) or biller_guid,
+            Actor(sub=str(claims["sub"])[:64], obo=str(obo)[:64] if isinstance(obo, str) else None),
+        )

@@ -119,10 +119,14 @@ def _material(key: object, chain: tuple[x509.Certificate, ...], name: str) -> Ke
     return KeyMaterial(key, chain)
 
 
-def generate_self_signed(common_name: str, now: dt.datetime, *, days: int = 825,
-                         algorithm: str = "RS256") -> KeyMaterial:
-    key: PrivateKey = (ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256"
-                       else rsa.generate_private_key(public_exponent=65537, key_size=2048))
+def generate_self_signed(
+    common_name: str, now: dt.datetime, *, days: int = 825, algorithm: str = "RS256"
+) -> KeyMaterial:
+    key: PrivateKey = (
+        ec.generate_private_key(ec.SECP256R1())
+        if algorithm == "ES256"
+        else rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     cert = (
         x509.CertificateBuilder()

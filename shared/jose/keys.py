@@ -172,8 +172,7 @@ class KeyRing:
             except PayerAuthError as exc:
                 telemetry.key_refreshes.add(1, {"outcome": "failed", "reason": exc.reason})
                 self.last_error = exc.description
-                log.warning("key refresh from %s failed (%s): %s", self.source.description,
-                            exc.reason, exc.description)
+                log.warning("key refresh from %s failed (%s): %s", self.source.description, exc.reason, exc.description)
                 return False
             self.last_error = None
             self._current = keyset
@@ -181,8 +180,11 @@ class KeyRing:
             return True
 
     def _build(self, versions: Sequence[KeyVersion], now: dt.datetime) -> KeySet:
-        usable = sorted((v for v in versions if v.usable_at(now) and self.algorithm in (None, v.algorithm)),
-                        key=lambda v: v.created, reverse=True)
+        usable = sorted(
+            (v for v in versions if v.usable_at(now) and self.algorithm in (None, v.algorithm)),
+            key=lambda v: v.created,
+            reverse=True,
+        )
         if not usable:
             wanted = f"{self.algorithm} " if self.algorithm else ""
             raise KeyStoreUnavailable(f"{self.source.description} has no enabled, unexpired {wanted}key version")
@@ -212,8 +214,13 @@ class KeyRing:
         sign what we would refuse).
         """
         signer = self.current().signer
-        return jwt.encode(claims, signer.material.private_key, algorithm=signer.algorithm,
-                          headers={"kid": signer.kid, "typ": typ}, json_encoder=_StrictJSON)
+        return jwt.encode(
+            claims,
+            signer.material.private_key,
+            algorithm=signer.algorithm,
+            headers={"kid": signer.kid, "typ": typ},
+            json_encoder=_StrictJSON,
+        )
 
 
 class _StrictJSON(json.JSONEncoder):
@@ -250,4 +257,3 @@ class KeyRefresher:
         while not self._stop.wait(self.interval):
             for ring in self.rings:
                 ring.refresh()
-

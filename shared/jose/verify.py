@@ -31,9 +31,20 @@ MAX_TOKEN_BYTES = 8 * 1024
 JOSE_LIBRARY = f"PyJWT {jwt.__version__}"
 
 # PyJWT checks the signature and nothing else: every claim rule is ours (``_Checker.claims``).
-_PYJWT = jwt.PyJWT(options={"verify_signature": True, "verify_exp": False, "verify_nbf": False,
-                            "verify_iat": False, "verify_aud": False, "verify_iss": False, "verify_sub": False,
-                            "verify_jti": False, "require": [], "enforce_minimum_key_length": True})
+_PYJWT = jwt.PyJWT(
+    options={
+        "verify_signature": True,
+        "verify_exp": False,
+        "verify_nbf": False,
+        "verify_iat": False,
+        "verify_aud": False,
+        "verify_iss": False,
+        "verify_sub": False,
+        "verify_jti": False,
+        "require": [],
+        "enforce_minimum_key_length": True,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,9 +65,16 @@ class TokenRules:
 KeyLookup = Callable[[str | None, str], Sequence[VerificationKey]]
 
 
-def verify(token: str, keys: KeySet | KeyLookup, rules: TokenRules, *, now: dt.datetime, leeway: int,
-           reject: type[RequestRejected] = InvalidRequest,
-           cache: TtlCache[dict[str, Any]] | None = None) -> dict[str, Any]:
+def verify(
+    token: str,
+    keys: KeySet | KeyLookup,
+    rules: TokenRules,
+    *,
+    now: dt.datetime,
+    leeway: int,
+    reject: type[RequestRejected] = InvalidRequest,
+    cache: TtlCache[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Verify signature and claims; return the claims or raise ``reject``.
 
     With a ``cache``, a token verified under the same trusted key set is not verified again (the

@@ -32,8 +32,16 @@ MAX_VERSIONS = 5  # newest enabled versions fetched; older ones cannot have sign
 
 
 class KeyVaultSource:
-    def __init__(self, vault_url: str, secret_name: str, *, now: Callable[[], dt.datetime],
-                 client_id: str | None = None, verify_challenge_resource: bool = True, retries: int = 3) -> None:
+    def __init__(
+        self,
+        vault_url: str,
+        secret_name: str,
+        *,
+        now: Callable[[], dt.datetime],
+        client_id: str | None = None,
+        verify_challenge_resource: bool = True,
+        retries: int = 3,
+    ) -> None:
         self.vault_url = vault_url
         self.secret_name = secret_name
         self.now = now
@@ -69,29 +77,40 @@ class KeyVaultSource:
 
     def _fetch(self, client: Any, properties: Any) -> KeyVersion:
         secret = client.get_secret(self.secret_name, properties.version)
-        material = parse_secret(secret.value or "", secret.properties.content_type,
-                                name=f"{self.secret_name}/{properties.version}")
+        material = parse_secret(
+            secret.value or "", secret.properties.content_type, name=f"{self.secret_name}/{properties.version}"
+        )
         created = max(t for t in (properties.created_on, properties.not_before, material.not_before) if t)
-        return KeyVersion(version=properties.version, material=material, created=created,
-                          expires=properties.expires_on, enabled=True)
+        return KeyVersion(
+            version=properties.version, material=material, created=created, expires=properties.expires_on, enabled=True
+        )
 
     def _secret_client(self) -> Any:
         if self._client is None:
-            self._client = secret_client(self.vault_url, client_id=self.client_id, retries=self.retries,
-                                         verify_challenge_resource=self.verify_challenge_resource)
+            self._client = secret_client(
+                self.vault_url,
+                client_id=self.client_id,
+                retries=self.retries,
+                verify_challenge_resource=self.verify_challenge_resource,
+            )
         return self._client
 
     def _classify(self, exc: Exception) -> KeyStoreUnavailable:
         return classify(exc, self.description)
 
 
-
 def secret_client(vault_url: str, *, client_id: str | None, retries: int, verify_challenge_resource: bool) -> Any:
     """A real ``SecretClient``: the app's managed identity in Azure, the developer's login elsewhere."""
     from azure.keyvault.secrets import SecretClient
 
-    return SecretClient(vault_url, _credential(client_id, retries), retry_total=retries, connection_timeout=5,
-                        read_timeout=10, verify_challenge_resource=verify_challenge_resource)
+    return SecretClient(
+        vault_url,
+        _credential(client_id, retries),
+        retry_total=retries,
+        connection_timeout=5,
+        read_timeout=10,
+        verify_challenge_resource=verify_challenge_resource,
+    )
 
 
 def _credential(client_id: str | None, retries: int) -> Any:
@@ -115,15 +134,22 @@ def classify(exc: Exception, description: str) -> KeyStoreUnavailable:
 
     kind = type(exc).__name__
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "status_code", None) in (None, 400, 401):
-        return KeyStoreUnavailable(f"the managed identity could not get a token for Key Vault ({kind}): "
-                                   "check that the function app has an identity and, for a user-assigned "
-                                   "one, PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID", reason=Reason.IDENTITY_REFUSED)
+        return KeyStoreUnavailable(
+            f"the managed identity could not get a token for Key Vault ({kind}): "
+            "check that the function app has an identity and, for a user-assigned "
+            "one, PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID",
+            reason=Reason.IDENTITY_REFUSED,
+        )
     if isinstance(exc, ResourceNotFoundError):
-        return KeyStoreUnavailable(f"{description} does not exist: check PAYERAUTH_KEYVAULT_URL "
-                                   "and the secret name settings", reason=Reason.SECRET_NOT_FOUND)
+        return KeyStoreUnavailable(
+            f"{description} does not exist: check PAYERAUTH_KEYVAULT_URL and the secret name settings",
+            reason=Reason.SECRET_NOT_FOUND,
+        )
     if isinstance(exc, HttpResponseError) and exc.status_code == 403:
-        return KeyStoreUnavailable(f"{description} is forbidden to this identity: grant it the "
-                                   "'Key Vault Secrets User' role on the vault", reason=Reason.KEYVAULT_FORBIDDEN)
+        return KeyStoreUnavailable(
+            f"{description} is forbidden to this identity: grant it the 'Key Vault Secrets User' role on the vault",
+            reason=Reason.KEYVAULT_FORBIDDEN,
+        )
     if isinstance(exc, ServiceRequestError | ServiceResponseError | HttpResponseError):
         return KeyStoreUnavailable(f"{description} cannot be reached ({kind})", reason=Reason.KEYVAULT_DOWN)
     log.error("unexpected error reading %s: %s", description, kind)

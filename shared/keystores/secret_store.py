@@ -30,8 +30,9 @@ def hs256_secret(value: str, *, name: str) -> bytes:
     except (binascii.Error, ValueError):
         raise TenantKeyInvalid(f"the shared secret {name!r} is not base64") from None
     if len(secret) < MIN_HS256_SECRET_BYTES:
-        raise TenantKeyInvalid(f"the shared secret {name!r} decodes to {len(secret)} bytes; HS256 needs at least "
-                                 f"{MIN_HS256_SECRET_BYTES}")
+        raise TenantKeyInvalid(
+            f"the shared secret {name!r} decodes to {len(secret)} bytes; HS256 needs at least {MIN_HS256_SECRET_BYTES}"
+        )
     return secret
 
 

@@ -24,16 +24,22 @@ class Resources:
         biller = self.directory.biller(principal.biller_guid)
         if biller is None:
             raise NotFound("the biller of this session no longer exists", reason=Reason.BILLER_UNKNOWN)
-        return {"billerGuid": biller.guid, "displayName": biller.display_name, "domain": biller.domain,
-                "status": biller.status}
+        return {
+            "billerGuid": biller.guid,
+            "displayName": biller.display_name,
+            "domain": biller.domain,
+            "status": biller.status,
+        }
 
     def parse(self, requested: str | None) -> list[str]:
         names = [n.strip() for n in (requested or "profile").split(",") if n.strip()]
         unknown = [n for n in names if n not in self.handlers]
         if unknown or not names:
             shown = ", ".join(repr(n[:32]) for n in unknown[:3]) or "none"
-            raise InvalidRequest(f"unknown resource {shown}; known resources: {', '.join(sorted(self.handlers))}",
-                                 reason=Reason.RESOURCE_UNKNOWN)
+            raise InvalidRequest(
+                f"unknown resource {shown}; known resources: {', '.join(sorted(self.handlers))}",
+                reason=Reason.RESOURCE_UNKNOWN,
+            )
         return list(dict.fromkeys(names))
 
     def fetch(self, names: list[str], principal: PayerPrincipal) -> dict[str, Any]:

@@ -36,8 +36,7 @@ class PayerPrincipal:
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> PayerPrincipal:
-        return cls(claims["sub"], claims[BILLER_GUID], claims[ORIGIN], claims["sid"], claims["jti"],
-                   int(claims["exp"]))
+        return cls(claims["sub"], claims[BILLER_GUID], claims[ORIGIN], claims["sid"], claims["jti"], int(claims["exp"]))
 
 
 class PayerGuard:
@@ -59,8 +58,9 @@ class PayerGuard:
         token = self.credential(request)
         keyset = self.payer_keys.current()
         algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
-        claims = verify(token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway,
-                        reject=Unauthorized)
+        claims = verify(
+            token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway, reject=Unauthorized
+        )
         principal = PayerPrincipal.from_claims(claims)
         origin = request.header("origin")
         if origin is not None and origin != principal.origin:
@@ -75,8 +75,9 @@ class PayerGuard:
             token = self.credential(request)
             keyset = self.payer_keys.current()
             algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
-            claims = verify(token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway,
-                            reject=Unauthorized)
+            claims = verify(
+                token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway, reject=Unauthorized
+            )
         except Unauthorized as exc:
             if exc.reason != "payer_token_expired":
                 return None
@@ -95,8 +96,9 @@ class PayerGuard:
             return token.strip()
         cookie = request.cookie(self.settings.cookie_name)
         if not cookie:
-            raise Unauthorized("no payer session: send the session cookie or 'Authorization: Bearer'",
-                               reason=Reason.CREDENTIAL_MISSING)
+            raise Unauthorized(
+                "no payer session: send the session cookie or 'Authorization: Bearer'", reason=Reason.CREDENTIAL_MISSING
+            )
         return cookie
 
 

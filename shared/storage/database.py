@@ -76,16 +76,18 @@ class Database:
         try:
             connection = self._connect(create)
         except errors as exc:
-            raise DatabaseUnavailable(f"the {self.label} database cannot be reached "
-                                      f"({type(exc).__name__})", retry_after=5) from exc
+            raise DatabaseUnavailable(
+                f"the {self.label} database cannot be reached ({type(exc).__name__})", retry_after=5
+            ) from exc
         try:
             cursor = connection.cursor()
             yield cursor
             connection.commit()
         except errors as exc:
             connection.rollback()
-            raise DatabaseUnavailable(f"the {self.label} database failed a query "
-                                      f"({type(exc).__name__})", retry_after=5) from exc
+            raise DatabaseUnavailable(
+                f"the {self.label} database failed a query ({type(exc).__name__})", retry_after=5
+            ) from exc
         finally:
             connection.close()
 
@@ -95,17 +97,20 @@ class Database:
             if create:
                 path.parent.mkdir(parents=True, exist_ok=True)
             mode = "rwc" if create else "rw"
-            return sqlite3.connect(f"file:{path.resolve()}?mode={mode}", uri=True,
-                                   timeout=CONNECT_TIMEOUT_SECONDS, check_same_thread=False)
+            return sqlite3.connect(
+                f"file:{path.resolve()}?mode={mode}", uri=True, timeout=CONNECT_TIMEOUT_SECONDS, check_same_thread=False
+            )
         import pyodbc  # lazily: it needs unixODBC, which only ODBC deployments install
 
         if self.access_token is None:
             connection = pyodbc.connect(self.target, timeout=CONNECT_TIMEOUT_SECONDS)
         else:
             token = pack_access_token(self._token(self.access_token))
-            connection = pyodbc.connect(without_keywords(self.target, TOKEN_EXCLUSIVE_KEYWORDS),
-                                        timeout=CONNECT_TIMEOUT_SECONDS,
-                                        attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token})
+            connection = pyodbc.connect(
+                without_keywords(self.target, TOKEN_EXCLUSIVE_KEYWORDS),
+                timeout=CONNECT_TIMEOUT_SECONDS,
+                attrs_before={SQL_COPT_SS_ACCESS_TOKEN: token},
+            )
         if self._dialect is None:
             name = str(connection.getinfo(pyodbc.SQL_DBMS_NAME)).lower()
             self._dialect = "sqlite" if "sqlite" in name else "mssql"
@@ -120,7 +125,8 @@ class Database:
             raise DatabaseUnavailable(
                 f"no access token for the {self.label} database ({type(exc).__name__}): check the function "
                 "app's managed identity (and PAYERAUTH_MANAGED_IDENTITY_CLIENT_ID for a user-assigned one)",
-                retry_after=5) from exc
+                retry_after=5,
+            ) from exc
 
     def run_script(self, script: str) -> None:
         """Run a DDL script (statements separated by ``;`` at line ends)."""
@@ -136,8 +142,9 @@ def _driver_errors(kind: str) -> tuple[type[Exception], ...]:
     try:
         import pyodbc
     except ImportError as exc:
-        raise DatabaseUnavailable("pyodbc cannot load: install unixODBC and the SQL Server ODBC driver "
-                                  f"({exc})") from exc
+        raise DatabaseUnavailable(
+            f"pyodbc cannot load: install unixODBC and the SQL Server ODBC driver ({exc})"
+        ) from exc
     return (pyodbc.Error,)
 
 
@@ -155,13 +162,17 @@ def pack_access_token(token: str) -> bytes:
 
 def without_keywords(connection_string: str, names: frozenset[str]) -> str:
     """The ODBC connection string minus the named keywords (case-insensitive), braces kept."""
-    kept = [f"{key}={value}" for key, value in _ODBC_ATTRIBUTE.findall(connection_string)
-            if key and key.strip().lower() not in names]
+    kept = [
+        f"{key}={value}"
+        for key, value in _ODBC_ATTRIBUTE.findall(connection_string)
+        if key and key.strip().lower() not in names
+    ]
     return ";".join(kept)
 
 
-def managed_identity_token(client_id: str | None,
-                           credential_factory: Callable[[str | None], Any] | None = None) -> TokenProvider:
+def managed_identity_token(
+    client_id: str | None, credential_factory: Callable[[str | None], Any] | None = None
+) -> TokenProvider:
     """Access tokens for Azure SQL from the app's identity; azure-identity caches and refreshes them,
     so one credential serves every connection."""
     make = credential_factory or _azure_credential

@@ -105,8 +105,11 @@ def _get(url: str, policy: FetchPolicy, deadline: float) -> tuple[int, str | Non
     watchdog.daemon = True
     watchdog.start()
     try:
-        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                           headers={"Accept": "application/json", "User-Agent": "payer-auth-jwks"})
+        connection.request(
+            "GET",
+            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+            headers={"Accept": "application/json", "User-Agent": "payer-auth-jwks"},
+        )
         response = connection.getresponse()
         length = response.getheader("Content-Length")
         if length and length.isdigit() and int(length) > policy.max_bytes:
@@ -142,11 +145,15 @@ def _checked_address(host: str, port: int, policy: FetchPolicy, loopback: bool) 
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
         if _never_reachable(ip):
-            raise JwksFetchError(f"the JWKS host {host!r} resolves to a link-local or metadata address, "
-                                 "which is never fetched, allow-listed or not")
+            raise JwksFetchError(
+                f"the JWKS host {host!r} resolves to a link-local or metadata address, "
+                "which is never fetched, allow-listed or not"
+            )
         if not allowed and not ip.is_global:
-            raise JwksFetchError(f"the JWKS host {host!r} resolves to a non-public address; allow-list it in "
-                                 "PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS if that is intended")
+            raise JwksFetchError(
+                f"the JWKS host {host!r} resolves to a non-public address; allow-list it in "
+                "PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS if that is intended"
+            )
     return addresses[0]
 
 
@@ -210,8 +217,16 @@ def _rsa_key(entry: Any) -> rsa.RSAPublicKey | None:
 class TenantJwks:
     """One tenant's JWKS: cached for ``ttl``; fetched at most once per ``min_interval``, failed or not."""
 
-    def __init__(self, url: str, policy: FetchPolicy, *, ttl: float, min_interval: float,
-                 monotonic: Callable[[], float], fetch: Callable[[str, FetchPolicy], Any] = fetch_jwks) -> None:
+    def __init__(
+        self,
+        url: str,
+        policy: FetchPolicy,
+        *,
+        ttl: float,
+        min_interval: float,
+        monotonic: Callable[[], float],
+        fetch: Callable[[str, FetchPolicy], Any] = fetch_jwks,
+    ) -> None:
         self.url = url
         self.policy = policy
         self.ttl = ttl
@@ -254,7 +269,8 @@ class TenantJwks:
                 self._last_error = None
             except PayerAuthError as exc:
                 log.warning("tenant JWKS fetch failed (%s): %s", exc.reason, exc.description)
-                self._last_error = exc if isinstance(exc, JwksFetchError) else \
-                    JwksFetchError(exc.description, reason=exc.reason)
+                self._last_error = (
+                    exc if isinstance(exc, JwksFetchError) else JwksFetchError(exc.description, reason=exc.reason)
+                )
         finally:
             self._lock.release()

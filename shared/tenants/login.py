@@ -49,15 +49,23 @@ class ReplayStore:
     def first_use(self, key: str, tenant_id: str, expires_at: int, now: int) -> bool:
         with self.master.cursor() as cursor:
             cursor.execute("DELETE FROM TenantTokenReplay WHERE ExpiresAt < ?", (now,))
-            cursor.execute("INSERT INTO TenantTokenReplay (TokenKey, TenantId, ExpiresAt) SELECT ?, ?, ? "
-                           "WHERE NOT EXISTS (SELECT 1 FROM TenantTokenReplay WHERE TokenKey = ?)",
-                           (key, tenant_id, expires_at, key))
+            cursor.execute(
+                "INSERT INTO TenantTokenReplay (TokenKey, TenantId, ExpiresAt) SELECT ?, ?, ? "
+                "WHERE NOT EXISTS (SELECT 1 FROM TenantTokenReplay WHERE TokenKey = ?)",
+                (key, tenant_id, expires_at, key),
+            )
             return cursor.rowcount == 1
 
 
 class TenantLogin:
-    def __init__(self, settings: Settings, registry: TenantRegistry, replay: ReplayStore, payer_keys: KeyRing,
-                 now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: TenantRegistry,
+        replay: ReplayStore,
+        payer_keys: KeyRing,
+        now: Callable[[], dt.datetime],
+    ) -> None:
         self.settings = settings
         self.registry = registry
         self.replay = replay
@@ -81,16 +89,22 @@ class TenantLogin:
         self._accept_once(token, tenant, claims, int(now.timestamp()))
         lifetime = self.settings.tenant_session_lifetime
         session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ=TENANT_SESSION.typ)
-        log.info("tenant login tenant=%s email=%s mobile=%s", tenant.tenant_id,
-                 mask_email(user["email"]) if "email" in user else "-",
-                 mask_phone(user["mobile"]) if "mobile" in user else "-")
+        log.info(
+            "tenant login tenant=%s email=%s mobile=%s",
+            tenant.tenant_id,
+            mask_email(user["email"]) if "email" in user else "-",
+            mask_phone(user["mobile"]) if "mobile" in user else "-",
+        )
         return Session(session, lifetime, tenant.return_url)
 
     def _check_lifetime(self, claims: dict[str, Any], now: int) -> None:
         issued = claims.get("iat", now)
         if claims["exp"] - issued > self.settings.tenant_token_max_lifetime:
-            raise InvalidRequest(f"the tenant JWT lives longer than {self.settings.tenant_token_max_lifetime} s; "
-                                 "sign it just before opening the login", reason=Reason.TENANT_TOKEN_TOO_LONG_LIVED)
+            raise InvalidRequest(
+                f"the tenant JWT lives longer than {self.settings.tenant_token_max_lifetime} s; "
+                "sign it just before opening the login",
+                reason=Reason.TENANT_TOKEN_TOO_LONG_LIVED,
+            )
 
     def _accept_once(self, token: str, tenant: Tenant, claims: dict[str, Any], now: int) -> None:
         jti = claims.get("jti")
@@ -100,10 +114,15 @@ class TenantLogin:
         if not self.replay.first_use(key, tenant.tenant_id, expires, now):
             raise InvalidRequest("the tenant JWT has been used already", reason=Reason.TENANT_TOKEN_REPLAYED)
 
-    def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime,
-                        lifetime: int) -> dict[str, Any]:
-        return tenant_session_claims(issuer=self.settings.payer_issuer, audience=self.settings.payer_audience,
-                                     tenant_id=tenant.tenant_id, user=user, now=now, lifetime=lifetime)
+    def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime, lifetime: int) -> dict[str, Any]:
+        return tenant_session_claims(
+            issuer=self.settings.payer_issuer,
+            audience=self.settings.payer_audience,
+            tenant_id=tenant.tenant_id,
+            user=user,
+            now=now,
+            lifetime=lifetime,
+        )
 
 
 @functools.lru_cache(maxsize=256)
@@ -119,17 +138,20 @@ def _refused(what: str, description: str) -> InvalidRequest:
 def _user(claims: dict[str, Any]) -> dict[str, str]:
     user = {name: claims[name] for name in ("email", "mobile", "userId") if claims.get(name) is not None}
     if not user:
-        raise InvalidRequest("the tenant JWT names no user: give email, mobile or userId",
-                             reason=Reason.TENANT_USER_MISSING)
+        raise InvalidRequest(
+            "the tenant JWT names no user: give email, mobile or userId", reason=Reason.TENANT_USER_MISSING
+        )
     for name, value in user.items():
         if not isinstance(value, str) or not value or len(value) > 254:
-            raise InvalidRequest(f"the tenant JWT's {name} must be a non-empty string",
-                                 reason=Reason.TENANT_USER_INVALID)
+            raise InvalidRequest(
+                f"the tenant JWT's {name} must be a non-empty string", reason=Reason.TENANT_USER_INVALID
+            )
     if "email" in user and not _is_addr_spec(user["email"]):
         raise InvalidRequest("the tenant JWT's email is not an e-mail address", reason=Reason.TENANT_EMAIL_INVALID)
     if "mobile" in user and not E164.fullmatch(user["mobile"]):
-        raise InvalidRequest("the tenant JWT's mobile is not an E.164 number (+ and 7 to 15 digits)",
-                             reason=Reason.TENANT_MOBILE_INVALID)
+        raise InvalidRequest(
+            "the tenant JWT's mobile is not an E.164 number (+ and 7 to 15 digits)", reason=Reason.TENANT_MOBILE_INVALID
+        )
     return user
 
 
@@ -138,8 +160,13 @@ def _is_addr_spec(email: str) -> bool:
     from email_validator import EmailNotValidError, validate_email  # ~20 ms, on the first login only
 
     try:
-        validate_email(email, check_deliverability=False, allow_quoted_local=False, allow_domain_literal=False,
-                       allow_display_name=False)
+        validate_email(
+            email,
+            check_deliverability=False,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+        )
     except EmailNotValidError:
         return False
     return True

@@ -45,15 +45,31 @@ class Tenant:
         return "pem" if self.public_key_pem else "jwks" if self.jwks_url else "hs256-secret"
 
     def public(self) -> dict[str, Any]:
-        return {"tenantId": self.tenant_id, "audience": self.audience, "algorithm": self.algorithm,
-                "keySource": self.key_source, "jwksUrl": self.jwks_url, "secretName": self.secret_name,
-                "returnUrl": self.return_url, "frameAncestors": list(self.frame_ancestors)}
+        return {
+            "tenantId": self.tenant_id,
+            "audience": self.audience,
+            "algorithm": self.algorithm,
+            "keySource": self.key_source,
+            "jwksUrl": self.jwks_url,
+            "secretName": self.secret_name,
+            "returnUrl": self.return_url,
+            "frameAncestors": list(self.frame_ancestors),
+        }
 
 
 class TenantRegistry:
-    def __init__(self, master: Database, secrets: SecretStore, policy: FetchPolicy, *, ttl: float,
-                 jwks_ttl: float, jwks_min_interval: float, monotonic: Callable[[], float],
-                 now: Callable[[], dt.datetime]) -> None:
+    def __init__(
+        self,
+        master: Database,
+        secrets: SecretStore,
+        policy: FetchPolicy,
+        *,
+        ttl: float,
+        jwks_ttl: float,
+        jwks_min_interval: float,
+        monotonic: Callable[[], float],
+        now: Callable[[], dt.datetime],
+    ) -> None:
         self.master = master
         self.secrets = secrets
         self.policy = policy
@@ -98,8 +114,9 @@ class TenantRegistry:
     def _jwks_for(self, tenant_id: str, url: str) -> TenantJwks:
         key = (tenant_id, url)
         if key not in self._jwks:
-            self._jwks[key] = TenantJwks(url, self.policy, ttl=self.jwks_ttl, min_interval=self.jwks_min_interval,
-                                         monotonic=self.monotonic)
+            self._jwks[key] = TenantJwks(
+                url, self.policy, ttl=self.jwks_ttl, min_interval=self.jwks_min_interval, monotonic=self.monotonic
+            )
         return self._jwks[key]
 
     # --- administration (CLI) ----------------------------------------------------------
@@ -108,10 +125,20 @@ class TenantRegistry:
         validate(tenant, development=development, secrets=self.secrets)
         tenant = replace(tenant, frame_ancestors=ascii_origins(tenant.frame_ancestors))
         with self.master.cursor() as cursor:
-            cursor.execute(f"INSERT INTO Tenants ({COLUMNS}, CreatedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
-                           (tenant.tenant_id, tenant.audience, tenant.algorithm, tenant.public_key_pem,
-                            tenant.jwks_url, tenant.secret_name, tenant.return_url,
-                            " ".join(tenant.frame_ancestors), self.now().strftime("%Y-%m-%d %H:%M:%S")))
+            cursor.execute(
+                f"INSERT INTO Tenants ({COLUMNS}, CreatedAt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                (
+                    tenant.tenant_id,
+                    tenant.audience,
+                    tenant.algorithm,
+                    tenant.public_key_pem,
+                    tenant.jwks_url,
+                    tenant.secret_name,
+                    tenant.return_url,
+                    " ".join(tenant.frame_ancestors),
+                    self.now().strftime("%Y-%m-%d %H:%M:%S"),
+                ),
+            )
         self._rows.clear()
         return tenant
 
@@ -171,6 +198,13 @@ def _rsa_public_key(pem: str, tenant_id: str) -> rsa.RSAPublicKey:
 
 def _tenant(row: Sequence[Any]) -> Tenant:
     tenant_id, audience, algorithm, pem, jwks_url, secret_name, return_url, ancestors = row
-    return Tenant(str(tenant_id), str(audience), str(algorithm), str(return_url),
-                  ascii_origins(str(ancestors).split()),
-                  pem or None, jwks_url or None, secret_name or None)
+    return Tenant(
+        str(tenant_id),
+        str(audience),
+        str(algorithm),
+        str(return_url),
+        ascii_origins(str(ancestors).split()),
+        pem or None,
+        jwks_url or None,
+        secret_name or None,
+    )

@@ -52,7 +52,10 @@ def preflight(origin: str | None, methods: str, headers: str) -> Response:
     Granting it admits nothing: the real response grants or not."""
     response = Response(204, headers=vary())
     if origin:
-        response.headers += [*grant(origin), ("Access-Control-Allow-Methods", methods),
-                             ("Access-Control-Allow-Headers", headers),
-                             ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE))]
+        response.headers += [
+            *grant(origin),
+            ("Access-Control-Allow-Methods", methods),
+            ("Access-Control-Allow-Headers", headers),
+            ("Access-Control-Max-Age", str(PREFLIGHT_MAX_AGE)),
+        ]
     return response

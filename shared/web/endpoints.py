@@ -97,6 +97,12 @@ def _log(request: Request, response: Response, record: RequestRecord, ms: float)
         telemetry.rejections.add(1, {"route": record.route, "reason": record.reason})
     if not log.isEnabledFor(logging.INFO):
         return  # nobody listens: build nothing on the warm path
-    fields = {"route": record.route, "method": request.method, "status": response.status,
-              "biller_guid": record.biller_guid or "-", "reason": record.reason or "-", "ms": round(ms, 1)}
+    fields = {
+        "route": record.route,
+        "method": request.method,
+        "status": response.status,
+        "biller_guid": record.biller_guid or "-",
+        "reason": record.reason or "-",
+        "ms": round(ms, 1),
+    }
     log.info("request " + " ".join(f"{k}=%s" for k in fields), *fields.values(), extra=fields)

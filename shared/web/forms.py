@@ -40,8 +40,9 @@ def _check_charset(parameters: list[str]) -> None:
     for parameter in parameters:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in UTF8_NAMES:
-            raise UnsupportedMediaType("send the body in UTF-8 (charset=utf-8, or no charset)",
-                                       reason=Reason.CHARSET_UNSUPPORTED)
+            raise UnsupportedMediaType(
+                "send the body in UTF-8 (charset=utf-8, or no charset)", reason=Reason.CHARSET_UNSUPPORTED
+            )
 
 
 def _form(body: bytes, reasons: Mapping[str, str]) -> dict[str, str]:
@@ -91,8 +92,9 @@ def _unique(pairs: list[tuple[str, str]], reasons: Mapping[str, str]) -> dict[st
     fields: dict[str, str] = {}
     for name, value in pairs:
         if name in fields:
-            raise InvalidRequest(f"field {_shown(name)} appears more than once",
-                                 reason=reasons.get(name, Reason.FIELD_DUPLICATED))
+            raise InvalidRequest(
+                f"field {_shown(name)} appears more than once", reason=reasons.get(name, Reason.FIELD_DUPLICATED)
+            )
         fields[name] = value
     return fields
 

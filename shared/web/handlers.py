@@ -39,8 +39,9 @@ OPENAPI_PATH = Path(__file__).resolve().parents[2] / "openapi.yaml"  # deployed 
 
 
 def token(service: PayerAuth, request: Request, record: RequestRecord) -> Response:
-    exchange_request = parse_exchange(read_fields(request), origin=request.header("origin"),
-                                      referer=request.header("referer"))
+    exchange_request = parse_exchange(
+        read_fields(request), origin=request.header("origin"), referer=request.header("referer")
+    )
     return _issued(service, _exchange(service, exchange_request, record))
 
 
@@ -59,8 +60,7 @@ def _issued(service: PayerAuth, issued: Issued, body: dict[str, object] | None =
     headers = [*NO_STORE, *cors.grant(issued.origin.serialize()), *cors.vary()]
     telemetry.exchanges.add(1, {"delivery": issued.delivery})
     if issued.delivery == "cookie":
-        headers.append(("Set-Cookie", session_cookie(service.settings.cookie_name, issued.token,
-                                                     issued.expires_in)))
+        headers.append(("Set-Cookie", session_cookie(service.settings.cookie_name, issued.token, issued.expires_in)))
     else:
         body = {"access_token": issued.token, **body}
     return Response.json(200, body, headers=headers)
@@ -72,11 +72,14 @@ def _issued(service: PayerAuth, issued: Issued, body: dict[str, object] | None =
 def bootstrap(service: PayerAuth, request: Request, record: RequestRecord) -> Response:
     fields = read_fields(request)
     names = service.resources.parse(fields.pop("resources", None))
-    exchange_request = parse_exchange(fields, origin=request.header("origin"),
-                                      referer=request.header("referer"), default_delivery="cookie")
+    exchange_request = parse_exchange(
+        fields, origin=request.header("origin"), referer=request.header("referer"), default_delivery="cookie"
+    )
     if exchange_request.delivery != "cookie":
-        raise InvalidRequest("bootstrap always delivers the session by cookie; use api/payer/token for body "
-                             "delivery", reason=Reason.TOKEN_DELIVERY_INVALID)
+        raise InvalidRequest(
+            "bootstrap always delivers the session by cookie; use api/payer/token for body delivery",
+            reason=Reason.TOKEN_DELIVERY_INVALID,
+        )
     issued = _exchange(service, exchange_request, record)
     data = service.resources.fetch(names, PayerPrincipal.from_claims(issued.claims))
     return _issued(service, issued, {"expires_in": issued.expires_in, "data": data})
@@ -110,7 +113,7 @@ def biller_tokens(service: PayerAuth, request: Request, record: RequestRecord) -
         return Response.json(200, {"tokens": listed}, headers=list(NO_STORE))
     domain = read_fields(request).get("domain")
     if not domain:
-        raise InvalidRequest("send {\"domain\": \"<host[:port] or *.host>\"}", reason=Reason.DOMAIN_MISSING)
+        raise InvalidRequest('send {"domain": "<host[:port] or *.host>"}', reason=Reason.DOMAIN_MISSING)
     minted = tokens.mint(principal.biller_guid, domain, principal.actor)
     row = minted.record
     body = {"jti": row.jti, "token": minted.token, "domain": row.domain, "createdAt": row.created_at}
@@ -144,8 +147,7 @@ def tenant_login(service: PayerAuth, request: Request, record: RequestRecord) ->
         record.reason = exc.reason
         return html_error(exc, _login_headers(ancestors))
     cookie = session_cookie(service.settings.cookie_name, session.token, session.max_age)
-    return Response(303, headers=[("Location", session.return_url), ("Set-Cookie", cookie),
-                                  *_login_headers(ancestors)])
+    return Response(303, headers=[("Location", session.return_url), ("Set-Cookie", cookie), *_login_headers(ancestors)])
 
 
 def _tenant_token(request: Request) -> str:
@@ -160,11 +162,14 @@ def _tenant_token(request: Request) -> str:
         form = read_fields(request, duplicate_reasons={"token": Reason.TENANT_TOKEN_DUPLICATED}).get("token")
         copies = [*copies, form] if form is not None else copies
     if len(copies) > 1 or any("," in copy for copy in copies):
-        raise InvalidRequest("the tenant JWT was given more than once; send it exactly once",
-                             reason=Reason.TENANT_TOKEN_DUPLICATED)
+        raise InvalidRequest(
+            "the tenant JWT was given more than once; send it exactly once", reason=Reason.TENANT_TOKEN_DUPLICATED
+        )
     if not copies or not copies[0]:
-        raise InvalidRequest("no token: open the login with ?token=<tenant JWT> or post a form field "
-                             "'token'", reason=Reason.TENANT_TOKEN_MISSING)
+        raise InvalidRequest(
+            "no token: open the login with ?token=<tenant JWT> or post a form field 'token'",
+            reason=Reason.TENANT_TOKEN_MISSING,
+        )
     return copies[0]
 
 
@@ -180,8 +185,11 @@ def _login_headers(frame_ancestors: tuple[str, ...]) -> list[tuple[str, str]]:
 
 def jwks(service: PayerAuth, request: Request, record: RequestRecord) -> Response:
     keyset = service.payer_keys.current()
-    headers = [("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"), ("ETag", keyset.etag),
-               ("Access-Control-Allow-Origin", "*")]
+    headers = [
+        ("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
+        ("ETag", keyset.etag),
+        ("Access-Control-Allow-Origin", "*"),
+    ]
     if keyset.etag in _etags(request.header("if-none-match")):
         return Response(304, headers=headers)
     return Response(200, keyset.jwks_body, [("Content-Type", "application/jwk-set+json"), *headers])
@@ -207,14 +215,23 @@ def openid_configuration(service: PayerAuth, request: Request, record: RequestRe
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": sorted({v.algorithm for v in keyset.published}),
     }
-    return Response.json(200, document, headers=[("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"),
-                                                 ("Access-Control-Allow-Origin", "*")])
+    return Response.json(
+        200,
+        document,
+        headers=[("Cache-Control", f"public, max-age={JWKS_MAX_AGE}"), ("Access-Control-Allow-Origin", "*")],
+    )
 
 
 def openapi(service: PayerAuth, request: Request, record: RequestRecord) -> Response:
-    return Response(200, _openapi_document(), [("Content-Type", "application/yaml"),
-                                               ("Cache-Control", "public, max-age=300"),
-                                               ("Access-Control-Allow-Origin", "*")])
+    return Response(
+        200,
+        _openapi_document(),
+        [
+            ("Content-Type", "application/yaml"),
+            ("Cache-Control", "public, max-age=300"),
+            ("Access-Control-Allow-Origin", "*"),
+        ],
+    )
 
 
 @functools.cache

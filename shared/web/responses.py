@@ -60,8 +60,12 @@ def caller_description(exc: PayerAuthError) -> str:
     secret, setting, identity) go to the log, where the operator looks."""
     if status_of(exc) != 503 or exc.public_description is None:
         return exc.description
-    log.warning("dependency failure reason=%s: %s", exc.reason, exc.description,
-                extra={"reason": exc.reason, "error_type": type(exc).__name__})
+    log.warning(
+        "dependency failure reason=%s: %s",
+        exc.reason,
+        exc.description,
+        extra={"reason": exc.reason, "error_type": type(exc).__name__},
+    )
     return exc.public_description
 
 
@@ -98,18 +102,24 @@ def problem(exc: PayerAuthError, *, cors_origin: str | None = None, realm: str =
     headers = _common(exc, status, cors_origin)
     if status == 401:
         headers.append(("WWW-Authenticate", f'Bearer realm="{realm}", error="invalid_token"'))
-    body = {"type": reason_uri(exc.reason), "title": HTTPStatus(status).phrase,
-            "status": status, "detail": caller_description(exc)}
+    body = {
+        "type": reason_uri(exc.reason),
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": caller_description(exc),
+    }
     return Response.json(status, body, media_type="application/problem+json", headers=headers)
 
 
 def html_error(exc: PayerAuthError, headers: list[tuple[str, str]]) -> Response:
     """The seamless-login failure page: a stable error code for support, never the token."""
     status = status_of(exc)
-    page = (f"<!doctype html><html lang=en><meta charset=utf-8><title>Sign-in failed</title>"
-            f"<body style='font:15px system-ui,sans-serif;margin:2rem'><h1>Sign-in failed</h1>"
-            f"<p>{html.escape(caller_description(exc))}</p>"
-            f"<p>Error code: <code>{html.escape(exc.reason)}</code></p></body></html>")
+    page = (
+        f"<!doctype html><html lang=en><meta charset=utf-8><title>Sign-in failed</title>"
+        f"<body style='font:15px system-ui,sans-serif;margin:2rem'><h1>Sign-in failed</h1>"
+        f"<p>{html.escape(caller_description(exc))}</p>"
+        f"<p>Error code: <code>{html.escape(exc.reason)}</code></p></body></html>"
+    )
     retry_after = _retry_after(exc, status)
     extra = [("Retry-After", retry_after)] if retry_after else []
     return Response(status, page.encode(), [("Content-Type", "text/html; charset=utf-8"), *headers, *extra])
@@ -117,7 +127,11 @@ def html_error(exc: PayerAuthError, headers: list[tuple[str, str]]) -> Response:
 
 def internal_error(allow_origin: str | None = None) -> Response:
     """A bug: say so without detail (the log has the traceback, never a token)."""
-    body = {"type": reason_uri("internal_error"), "title": "Internal Server Error", "status": 500,
-            "detail": "an unexpected error; it has been logged"}
+    body = {
+        "type": reason_uri("internal_error"),
+        "title": "Internal Server Error",
+        "status": 500,
+        "detail": "an unexpected error; it has been logged",
+    }
     headers = [*NO_STORE, *cors.vary(), *(cors.grant(allow_origin) if allow_origin else [])]
     return Response.json(500, body, media_type="application/problem+json", headers=headers)
