@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import azure.functions as func
 
 from shared.errors import ConfigurationError
+from shared.http import Request, Response
 from shared.settings import Settings
-from shared.web import Request, Response
 
 if TYPE_CHECKING:  # the core (cryptography, x509, databases) loads on the first request, not at indexing
-    from shared.endpoints import Endpoints
-    from shared.service import PayerAuth
+    from shared.app import PayerAuth
+    from shared.web.endpoints import Endpoints
 
 try:
     SETTINGS = Settings.from_env()
@@ -43,8 +42,8 @@ def endpoints() -> Endpoints:
         with _lock:
             if _endpoints is None:
                 from shared import telemetry
-                from shared.endpoints import Endpoints
-                from shared.service import PayerAuth
+                from shared.app import PayerAuth
+                from shared.web.endpoints import Endpoints
 
                 telemetry.configure()
                 service = PayerAuth.from_settings(SETTINGS)
@@ -55,17 +54,23 @@ def endpoints() -> Endpoints:
 
 def install(service: PayerAuth) -> None:
     """Use this service instead of the one built from the environment (tests, local host)."""
-    from shared.endpoints import Endpoints
+    from shared.web.endpoints import Endpoints
 
     global _endpoints
     _endpoints = Endpoints(service)
 
 
-def serve(req: func.HttpRequest, handler: Callable[[Request], Response]) -> func.HttpResponse:
-    request = Request(method=req.method.upper(), url=req.url,
-                      headers={k.lower(): v for k, v in req.headers.items()},
-                      body=req.get_body() or b"", query=dict(req.params), route=dict(req.route_params))
-    return to_http_response(handler(request))
+def serve(req: func.HttpRequest, route: str) -> func.HttpResponse:
+    """Adapt the request, answer it by the route table (``shared.web.endpoints.ROUTES``), adapt back."""
+    request = Request(
+        method=req.method.upper(),
+        url=req.url,
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+        query=dict(req.params),
+        route=dict(req.route_params),
+    )
+    return to_http_response(endpoints().answer(route, request))
 
 
 def to_http_response(response: Response) -> func.HttpResponse:
@@ -77,54 +82,54 @@ def to_http_response(response: Response) -> func.HttpResponse:
 
 @app.route(route="api/payer/token", methods=["POST", "OPTIONS"])
 def payer_token(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().token)
+    return serve(req, "payer_token")
 
 
 @app.route(route="api/payer/bootstrap", methods=["POST", "OPTIONS"])
 def payer_bootstrap(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().bootstrap)
+    return serve(req, "payer_bootstrap")
 
 
 @app.route(route="api/payer/profile", methods=["GET", "OPTIONS"])
 def payer_profile(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().profile)
+    return serve(req, "payer_profile")
 
 
 @app.route(route="api/payer/logout", methods=["POST", "OPTIONS"])
 def payer_logout(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().logout)
+    return serve(req, "payer_logout")
 
 
 @app.route(route="api/tenant/login", methods=["GET", "POST"])
 def tenant_login(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().tenant_login)
+    return serve(req, "tenant_login")
 
 
 @app.route(route="api/billers/{billerGuid}/tokens", methods=["POST", "GET"])
 def biller_tokens(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().biller_tokens)
+    return serve(req, "biller_tokens")
 
 
 @app.route(route="api/billers/{billerGuid}/tokens/{jti}", methods=["DELETE"])
 def biller_token(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().biller_token)
+    return serve(req, "biller_token")
 
 
 @app.route(route=".well-known/jwks.json", methods=["GET"])
 def jwks(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().jwks)
+    return serve(req, "jwks")
 
 
 @app.route(route=".well-known/openid-configuration", methods=["GET"])
 def openid_configuration(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().openid_configuration)
+    return serve(req, "openid_configuration")
 
 
 @app.route(route="api/openapi.yaml", methods=["GET"])
 def openapi_document(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().openapi)
+    return serve(req, "openapi")
 
 
 @app.route(route="api/health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def health(req: func.HttpRequest) -> func.HttpResponse:
-    return serve(req, endpoints().health)
+    return serve(req, "health")

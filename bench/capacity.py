@@ -159,18 +159,21 @@ def server_ms_from_results(path: Path | None) -> float | None:
 
 def report(name: str, i: Inputs) -> bool:
     m = model(i)
-    print(f"\n## {name}: {i.page_loads_per_s:g} page loads/s, {i.billers:,} billers, "
-          f"{i.billers * i.jwts_per_biller:,.0f} biller JWTs, {i.shards} shard(s)")
-    print(f"  requests/s {m['requests_per_s']:,.0f}; instances {m['instances']:,}; "
-          f"Master {m['master_queries_per_s']:,.1f} q/s; each shard {m['shard_queries_per_s']:,.1f} q/s; "
-          f"Key Vault {m['keyvault_calls_per_hour']:,.0f} calls/h; APIM metadata fetches "
-          f"{m['apim_jwks_fetches_per_hour']:,.0f}/h")
+    print(
+        f"\n## {name}: {i.page_loads_per_s:g} page loads/s, {i.billers:,} billers, "
+        f"{i.billers * i.jwts_per_biller:,.0f} biller JWTs, {i.shards} shard(s)"
+    )
+    print(
+        f"  requests/s {m['requests_per_s']:,.0f}; instances {m['instances']:,}; "
+        f"Master {m['master_queries_per_s']:,.1f} q/s; each shard {m['shard_queries_per_s']:,.1f} q/s; "
+        f"Key Vault {m['keyvault_calls_per_hour']:,.0f} calls/h; APIM metadata fetches "
+        f"{m['apim_jwks_fetches_per_hour']:,.0f}/h"
+    )
     ok = True
     for what, used, limit in verdicts(i, m):
         passed = used <= HEADROOM * limit
         ok &= passed
-        print(f"  {'PASS' if passed else 'MISS'}  {what:<52} {used:>10,.0f} of {limit:>8,.0f} "
-              f"({used / limit:6.1%})")
+        print(f"  {'PASS' if passed else 'MISS'}  {what:<52} {used:>10,.0f} of {limit:>8,.0f} ({used / limit:6.1%})")
     return ok
 
 
@@ -192,22 +195,60 @@ def simulate(instances: int, billers: int, seconds: float, connections: int) -> 
     with tempfile.TemporaryDirectory(prefix="payer-auth-capacity-") as tmp:
         folder = Path(tmp)
         shards = {"s1": f"sqlite:{folder / 's1.db'}", "s2": f"sqlite:{folder / 's2.db'}"}
-        env = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(folder), "PAYERAUTH_MASTER_DB": f"sqlite:{folder / 'm.db'}",
-               "PAYERAUTH_SHARD_DBS": json.dumps(shards),
-               "PAYERAUTH_REVOCATION_BOUND": str(SIM_BOUND), "PAYERAUTH_KEY_REFRESH_SECONDS": str(SIM_REFRESH)}
+        env = {
+            **os.environ,
+            "PAYERAUTH_LOCAL_DIR": str(folder),
+            "PAYERAUTH_MASTER_DB": f"sqlite:{folder / 'm.db'}",
+            "PAYERAUTH_SHARD_DBS": json.dumps(shards),
+            "PAYERAUTH_REVOCATION_BOUND": str(SIM_BOUND),
+            "PAYERAUTH_KEY_REFRESH_SECONDS": str(SIM_REFRESH),
+        }
         tokens = folder / "tokens.json"
         tokens.write_text(json.dumps(populate(env, billers)))
         port = free_port()
         log = (folder / "host.log").open("w+")
-        host = subprocess.Popen([sys.executable, "-m", "tools.localhost", "--host", "127.0.0.1", "--port", str(port),
-                                 "--demo-port", "0", "--instances", str(instances)], cwd=ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        host = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tools.localhost",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--demo-port",
+                "0",
+                "--instances",
+                str(instances),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_for(port)
             started = time.monotonic()
-            load = subprocess.run([sys.executable, "-m", "bench.load", "--port", str(port), "--tokens-file",
-                                   str(tokens), "--concurrency", str(connections), "--seconds", str(seconds)],
-                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+            load = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.load",
+                    "--port",
+                    str(port),
+                    "--tokens-file",
+                    str(tokens),
+                    "--concurrency",
+                    str(connections),
+                    "--seconds",
+                    str(seconds),
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             elapsed = time.monotonic() - started
         finally:
             host.send_signal(signal.SIGTERM)
@@ -221,10 +262,10 @@ def simulate(instances: int, billers: int, seconds: float, connections: int) -> 
 
 def populate(env: dict[str, str], billers: int) -> list[dict[str, str]]:
     """Billers spread over two shards, one recorded biller JWT each."""
-    from shared.billers import Actor
-    from shared.service import PayerAuth
+    from shared.app import PayerAuth
+    from shared.billers.directory import Actor
     from shared.settings import Settings
-    from tools.cli import create_schema
+    from shared.storage.schema import create_schema
 
     service = PayerAuth.from_settings(Settings.from_env(env))
     create_schema(service.directory.master, "master")
@@ -234,29 +275,40 @@ def populate(env: dict[str, str], billers: int) -> list[dict[str, str]]:
     for i in range(billers):
         domain = f"127.0.0.1:{10_000 + i}"
         guid = service.directory.add_biller(str(uuid4()), f"Biller {i}", domain, "s1" if i % 2 else "s2").guid
-        minted.append({"token": service.biller_tokens.mint(guid, domain, Actor(sub="capacity")).token,
-                       "origin": f"http://{domain}"})
+        minted.append(
+            {
+                "token": service.biller_tokens.mint(guid, domain, Actor(sub="capacity")).token,
+                "origin": f"http://{domain}",
+            }
+        )
     return minted
 
 
-def compare(instances: int, billers: int, rate: float, elapsed: float, counts: list[dict[str, int]],
-            load: dict[str, Any]) -> bool:
+def compare(
+    instances: int, billers: int, rate: float, elapsed: float, counts: list[dict[str, int]], load: dict[str, Any]
+) -> bool:
     per_instance = rate / instances
     master = instances * cache_misses_per_s(billers, per_instance, SIM_BOUND, 10_000) * elapsed
     shards = instances * cache_misses_per_s(billers, per_instance, SIM_BOUND, 10_000) * elapsed
     key_loads = instances * (1 + math.floor(elapsed / SIM_REFRESH))  # the first load, then one per interval
-    seen = {"master": sum(c.get("database:Master", 0) for c in counts),
-            "shards": sum(v for c in counts for k, v in c.items() if k.startswith("database:shard")),
-            "key store loads": sum(c.get("key store loads", 0) for c in counts)}
-    print(f"simulation: {instances} instance processes, {billers} billers, {rate:.0f} exchanges/s for {elapsed:.0f} s "
-          f"(non-2xx {load['non_2xx']}, failed {load['failed']}); revocation bound {SIM_BOUND} s, key refresh "
-          f"{SIM_REFRESH} s; {len(counts)} instances reported")
+    seen = {
+        "master": sum(c.get("database:Master", 0) for c in counts),
+        "shards": sum(v for c in counts for k, v in c.items() if k.startswith("database:shard")),
+        "key store loads": sum(c.get("key store loads", 0) for c in counts),
+    }
+    print(
+        f"simulation: {instances} instance processes, {billers} billers, {rate:.0f} exchanges/s for {elapsed:.0f} s "
+        f"(non-2xx {load['non_2xx']}, failed {load['failed']}); revocation bound {SIM_BOUND} s, key refresh "
+        f"{SIM_REFRESH} s; {len(counts)} instances reported"
+    )
     ok = len(counts) == instances and load["non_2xx"] == 0 and load["failed"] == 0
     for what, predicted in (("master", master), ("shards", shards), ("key store loads", key_loads)):
         within = abs(seen[what] - predicted) <= 0.2 * predicted
         ok &= within
-        print(f"  {'PASS' if within else 'MISS'}  {what:<18} model {predicted:>8.0f}   measured {seen[what]:>8}   "
-              f"({seen[what] / predicted - 1:+.0%})")
+        print(
+            f"  {'PASS' if within else 'MISS'}  {what:<18} model {predicted:>8.0f}   measured {seen[what]:>8}   "
+            f"({seen[what] / predicted - 1:+.0%})"
+        )
     return ok
 
 
@@ -301,16 +353,25 @@ def main() -> None:
     if args.simulate:
         raise SystemExit(0 if simulate(args.instances, args.billers or 300, args.seconds, args.connections) else 1)
     measured = server_ms_from_results(args.results)
-    unit = {"server_ms_per_request": measured} if measured else {}
-    print(f"unit cost: {measured or DEFAULT_SERVER_MS_PER_REQUEST:.2f} ms server CPU per request "
-          f"({'measured' if measured else 'bench/README.md'}) + host overhead (assumed)")
+    print(
+        f"unit cost: {measured or DEFAULT_SERVER_MS_PER_REQUEST:.2f} ms server CPU per request "
+        f"({'measured' if measured else 'bench/README.md'}) + host overhead (assumed)"
+    )
     if args.page_loads is not None:
-        sizes = {"custom": Inputs(page_loads_per_s=args.page_loads, billers=args.billers or 10_000, shards=args.shards,
-                                  revocation_bound_s=args.revocation_bound, key_refresh_s=args.key_refresh,
-                                  apim_units=args.apim_units, max_instances=args.max_instances)}
+        sizes = {
+            "custom": Inputs(
+                page_loads_per_s=args.page_loads,
+                billers=args.billers or 10_000,
+                shards=args.shards,
+                revocation_bound_s=args.revocation_bound,
+                key_refresh_s=args.key_refresh,
+                apim_units=args.apim_units,
+                max_instances=args.max_instances,
+            )
+        }
     else:
         sizes = SIZES
-    sizes = {name: replace(i, **unit) for name, i in sizes.items()}
+    sizes = {name: replace(i, server_ms_per_request=measured) if measured else i for name, i in sizes.items()}
     if args.json:
         print(json.dumps({name: {"inputs": asdict(i), "model": model(i)} for name, i in sizes.items()}, indent=2))
         return

@@ -28,9 +28,13 @@ class Tally:
 
 
 def exchange_body(token: str) -> bytes:
-    return urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                      "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-                      "subject_token": token}).encode()
+    return urlencode(
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "subject_token": token,
+        }
+    ).encode()
 
 
 def worker(args: argparse.Namespace, requests: list[tuple[bytes, str]], stop_at: float, tally: Tally) -> None:
@@ -84,13 +88,19 @@ def main() -> None:
         thread.join()
     elapsed = time.perf_counter() - started
     ordered = sorted(latency for tally in tallies for latency in tally.latencies)
-    print(json.dumps({
-        "requests": len(ordered) + sum(t.failed for t in tallies),
-        "non_2xx": sum(t.non_2xx for t in tallies), "failed": sum(t.failed for t in tallies),
-        "wrong_body": sum(t.wrong_body for t in tallies), "seconds": elapsed,
-        "p50_ms": statistics.median(ordered) * 1000 if ordered else None,
-        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else None,
-    }))
+    print(
+        json.dumps(
+            {
+                "requests": len(ordered) + sum(t.failed for t in tallies),
+                "non_2xx": sum(t.non_2xx for t in tallies),
+                "failed": sum(t.failed for t in tallies),
+                "wrong_body": sum(t.wrong_body for t in tallies),
+                "seconds": elapsed,
+                "p50_ms": statistics.median(ordered) * 1000 if ordered else None,
+                "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else None,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

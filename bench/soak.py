@@ -41,7 +41,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.certificates import PKCS12, KeyMaterial, generate_self_signed, to_pkcs12_secret
+from shared.jose.certificates import PKCS12, KeyMaterial, generate_self_signed, to_pkcs12_secret
 from tests.azure_fakes import FakeIdentityEndpoint, FakeKeyVault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,14 +114,24 @@ def setup(folder: Path) -> Soak:
     now = dt.datetime.now(dt.UTC)
     ic_key = generate_self_signed("IC signing (soak)", now - dt.timedelta(days=1))
     vault.add_version(SECRET, to_pkcs12_secret(ic_key), PKCS12, now - dt.timedelta(days=1))
-    env = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(folder), "PAYERAUTH_MASTER_DB": f"sqlite:{folder / 'master.db'}",
-           "PAYERAUTH_SHARD_DBS": json.dumps({"shard01": f"sqlite:{folder / 'shard01.db'}",
-                                              "shard02": f"sqlite:{folder / 'shard02.db'}"}),
-           "PAYERAUTH_KEYVAULT_URL": vault.url, "PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
-           "PAYERAUTH_KEYVAULT_RETRIES": "0", "PAYERAUTH_KEY_REFRESH_SECONDS": str(KEY_REFRESH),
-           "PAYERAUTH_KEY_OVERLAP_SECONDS": str(KEY_OVERLAP), "PAYERAUTH_REVOCATION_BOUND": str(REVOCATION_BOUND),
-           "PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "127.0.0.1", "REQUESTS_CA_BUNDLE": str(bundle),
-           "IDENTITY_ENDPOINT": identity.endpoint, "IDENTITY_HEADER": identity.header_secret}
+    env = {
+        **os.environ,
+        "PAYERAUTH_LOCAL_DIR": str(folder),
+        "PAYERAUTH_MASTER_DB": f"sqlite:{folder / 'master.db'}",
+        "PAYERAUTH_SHARD_DBS": json.dumps(
+            {"shard01": f"sqlite:{folder / 'shard01.db'}", "shard02": f"sqlite:{folder / 'shard02.db'}"}
+        ),
+        "PAYERAUTH_KEYVAULT_URL": vault.url,
+        "PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
+        "PAYERAUTH_KEYVAULT_RETRIES": "0",
+        "PAYERAUTH_KEY_REFRESH_SECONDS": str(KEY_REFRESH),
+        "PAYERAUTH_KEY_OVERLAP_SECONDS": str(KEY_OVERLAP),
+        "PAYERAUTH_REVOCATION_BOUND": str(REVOCATION_BOUND),
+        "PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "127.0.0.1",
+        "REQUESTS_CA_BUNDLE": str(bundle),
+        "IDENTITY_ENDPOINT": identity.endpoint,
+        "IDENTITY_HEADER": identity.header_secret,
+    }
     port = free_port()
     soak = Soak(folder, vault, ic_key, env, port, {})
     soak.config = populate(soak)
@@ -132,11 +142,11 @@ def populate(soak: Soak) -> dict[str, Any]:
     """Schema, billers with their JWTs, a tenant with a PEM key and one whose JWKS URL stalls."""
     code = f"""
 import json, sys
-from shared.billers import Actor
-from shared.service import PayerAuth
+from shared.billers.directory import Actor
+from shared.app import PayerAuth
 from shared.settings import Settings
-from shared.tenants import Tenant
-from tools.cli import create_schema
+from shared.tenants.registry import Tenant
+from shared.storage.schema import create_schema
 service = PayerAuth.from_settings(Settings.from_env())
 create_schema(service.directory.master, "master")
 for shard in service.directory.shards.values():
@@ -155,21 +165,37 @@ for t in spec["tenants"]:
 print(json.dumps(billers))
 """
     tenant_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = tenant_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()).decode()
-    public_pem = tenant_key.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private_pem = tenant_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        tenant_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     stall = StallingServer()
-    tenants = [{"iss": "SOAKCO", "aud": "payer-auth-soak", "public_pem": public_pem},
-               {"iss": "STALLCO", "aud": "payer-auth-soak", "jwks_url": f"http://127.0.0.1:{stall.port}/jwks"}]
+    tenants = [
+        {"iss": "SOAKCO", "aud": "payer-auth-soak", "public_pem": public_pem},
+        {"iss": "STALLCO", "aud": "payer-auth-soak", "jwks_url": f"http://127.0.0.1:{stall.port}/jwks"},
+    ]
     spec = {"guids": [str(uuid.uuid4()) for _ in range(BILLERS)], "tenants": tenants}
-    done = subprocess.run([sys.executable, "-c", code], input=json.dumps(spec), capture_output=True, text=True,
-                          cwd=ROOT, env=soak.env, check=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=soak.env,
+        check=True,
+        timeout=120,
+    )
     billers = json.loads(done.stdout)
-    return {"billers": billers,
-            "tenant": {"iss": "SOAKCO", "aud": "payer-auth-soak", "key_pem": private_pem},
-            "stall_tenant": {"iss": "STALLCO", "aud": "payer-auth-soak", "key_pem": private_pem},
-            "stall_port": stall.port}
+    return {
+        "billers": billers,
+        "tenant": {"iss": "SOAKCO", "aud": "payer-auth-soak", "key_pem": private_pem},
+        "stall_tenant": {"iss": "STALLCO", "aud": "payer-auth-soak", "key_pem": private_pem},
+        "stall_port": stall.port,
+    }
 
 
 @contextlib.contextmanager
@@ -199,10 +225,12 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise SystemExit(f"the local host did not open port {port} within {timeout:.0f} s")
 
 
-def http(soak: Soak, method: str, path: str, body: bytes = b"",
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    request = urllib.request.Request(f"http://127.0.0.1:{soak.port}{path}", data=body or None, method=method,
-                                     headers=headers or {})
+def http(
+    soak: Soak, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{soak.port}{path}", data=body or None, method=method, headers=headers or {}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers.items()), response.read()
@@ -216,13 +244,22 @@ def cold_burst(soak: Soak, connections: int = 8) -> Counter[int]:
 
     statuses: Counter[int] = Counter()
     biller = soak.config["billers"][0]
-    body = urlencode({"grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-                      "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
-                      "subject_token": biller["token"]}).encode()
+    body = urlencode(
+        {
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "subject_token": biller["token"],
+        }
+    ).encode()
 
     def first() -> None:
-        status, _, _ = http(soak, "POST", "/api/payer/token", body,
-                            {"Content-Type": "application/x-www-form-urlencoded", "Origin": biller["origin"]})
+        status, _, _ = http(
+            soak,
+            "POST",
+            "/api/payer/token",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded", "Origin": biller["origin"]},
+        )
         statuses[status] += 1
 
     threads = [threading.Thread(target=first) for _ in range(connections * 2)]
@@ -236,21 +273,48 @@ def cold_burst(soak: Soak, connections: int = 8) -> Counter[int]:
 def drive(soak: Soak, rate: float, seconds: float, connections: int, out: Path) -> subprocess.Popen[str]:
     config = soak.folder / "load.json"
     config.write_text(json.dumps(soak.config))
-    return subprocess.Popen([sys.executable, "-m", "bench.soak_load", "--port", str(soak.port), "--config",
-                             str(config), "--rate", str(rate), "--seconds", str(seconds), "--connections",
-                             str(connections), "--out", str(out)], cwd=ROOT, env=soak.env, stdout=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bench.soak_load",
+            "--port",
+            str(soak.port),
+            "--config",
+            str(config),
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--connections",
+            str(connections),
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=soak.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def portal_jwt(soak: Soak, guid: str) -> str:
     import jwt
 
     now = int(time.time())
-    claims = {"iss": PORTAL, "aud": PORTAL, "sub": "soak-admin@example.com", "jti": str(uuid.uuid4()),
-              "urn:invoicecloud:billerguid": guid, "urn:invoicecloud:usertype": "Biller", "iat": now,
-              "exp": now + 600}
-    key = soak.ic_key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                serialization.NoEncryption())
+    claims = {
+        "iss": PORTAL,
+        "aud": PORTAL,
+        "sub": "soak-admin@example.com",
+        "jti": str(uuid.uuid4()),
+        "urn:invoicecloud:billerguid": guid,
+        "urn:invoicecloud:usertype": "Biller",
+        "iat": now,
+        "exp": now + 600,
+    }
+    key = soak.ic_key.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return jwt.encode(claims, key, algorithm="RS256")
 
 
@@ -284,9 +348,13 @@ def mint_tokens(soak: Soak) -> None:
     for index in (3, 4):
         biller = soak.config["billers"][index]
         body = json.dumps({"domain": biller["origin"].removeprefix("http://")}).encode()
-        status, _, answer = http(soak, "POST", f"/api/billers/{biller['guid']}/tokens", body,
-                                 {"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}",
-                                  "Content-Type": "application/json"})
+        status, _, answer = http(
+            soak,
+            "POST",
+            f"/api/billers/{biller['guid']}/tokens",
+            body,
+            {"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}", "Content-Type": "application/json"},
+        )
         jti = json.loads(answer).get("jti") if status == 201 else None
         soak.event("minted", biller=index, status=status, jti=jti)
 
@@ -300,8 +368,12 @@ def revoke_token(soak: Soak, index: int) -> None:
     """
     biller = soak.config["billers"][index]
     jti = biller_jti(biller["token"])
-    status, _, _ = http(soak, "DELETE", f"/api/billers/{biller['guid']}/tokens/{jti}",
-                        headers={"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}"})
+    status, _, _ = http(
+        soak,
+        "DELETE",
+        f"/api/billers/{biller['guid']}/tokens/{jti}",
+        headers={"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}"},
+    )
     soak.event("revoked", biller=index, status=status)
 
 
@@ -376,67 +448,128 @@ def undocumented_5xx(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def analyse(soak: Soak, records: list[dict[str, Any]], marks: dict[str, float]) -> list[tuple[str, bool, str]]:
     events = soak.events
     lines: list[tuple[str, bool, str]] = []
-    lines.append(("no 5xx but a documented 503 (with Retry-After)", not undocumented_5xx(records),
-                  f"{len(undocumented_5xx(records))} of {len(records)}"))
-    lines.append(("no connection failures", not [r for r in records if r["status"] == 0],
-                  f"{sum(1 for r in records if r['status'] == 0)}"))
+    lines.append(
+        (
+            "no 5xx but a documented 503 (with Retry-After)",
+            not undocumented_5xx(records),
+            f"{len(undocumented_5xx(records))} of {len(records)}",
+        )
+    )
+    lines.append(
+        (
+            "no connection failures",
+            not [r for r in records if r["status"] == 0],
+            f"{sum(1 for r in records if r['status'] == 0)}",
+        )
+    )
     hostile_granted = [r for r in records if r["kind"].startswith("hostile") and r["status"] == 200]
     lines.append(("hostile requests all refused", not hostile_granted, f"{len(hostile_granted)} granted"))
 
     published = next((e["t"] for e in events if e["event"] == "new key published"), None)
     new_kids = next((set(e["kids"]) for e in events if e["event"] == "new key published"), set())
-    first_signed = min((r["t"] for r in records if r.get("kid") in new_kids and r["kind"] != "profile"),
-                       default=None)
-    lines.append(("rotation: new key published before it signs",
-                  published is not None and (first_signed is None or first_signed > published),
-                  f"published {fmt(published, marks)}, first signed {fmt(first_signed, marks)}"))
+    first_signed = min((r["t"] for r in records if r.get("kid") in new_kids and r["kind"] != "profile"), default=None)
+    lines.append(
+        (
+            "rotation: new key published before it signs",
+            published is not None and (first_signed is None or first_signed > published),
+            f"published {fmt(published, marks)}, first signed {fmt(first_signed, marks)}",
+        )
+    )
     rotated_at = next(e["t"] for e in events if e["event"] == "key rotation")
     profile_401 = [r for r in records if r["kind"] == "profile" and r["status"] == 401 and r["t"] > rotated_at]
     lines.append(("rotation: no payer token refused at the profile route", not profile_401, f"{len(profile_401)}"))
 
     worst = 0.0
     for e in (e for e in events if e["event"] == "revoked"):
-        after = [r["t"] - e["t"] for r in records if r.get("biller") == e["biller"] and r["status"] == 200
-                 and r.get("origin_ok") and r["t"] > e["t"]]
+        after = [
+            r["t"] - e["t"]
+            for r in records
+            if r.get("biller") == e["biller"] and r["status"] == 200 and r.get("origin_ok") and r["t"] > e["t"]
+        ]
         worst = max([worst, *after])
-    lines.append((f"revocation: refused within the bound ({REVOCATION_BOUND} s)", worst <= REVOCATION_BOUND + 1,
-                  f"worst {worst:.1f} s"))
+    lines.append(
+        (
+            f"revocation: refused within the bound ({REVOCATION_BOUND} s)",
+            worst <= REVOCATION_BOUND + 1,
+            f"worst {worst:.1f} s",
+        )
+    )
 
     down = window(events, "master db down", "master db back")
     during = [r for r in records if down[0] <= r["t"] <= down[1] and r["kind"] in EXCHANGES]
-    later = [r for r in records if r["t"] > down[1] + REVOCATION_BOUND and r["kind"] in EXCHANGES
-             and r.get("origin_ok") and r["biller"] not in (1, 2) and r["kind"] != "hostile_signature"]
-    lines.append(("master db down: cached exchanges keep working, the rest 503 + Retry-After",
-                  any(r["status"] == 200 for r in during) and not undocumented_5xx(during),
-                  dict_text(Counter(r["status"] for r in during))))
-    lines.append(("master db back: errors return to zero without a restart",
-                  bool(later) and all(r["status"] == 200 for r in later[-50:]),
-                  dict_text(Counter(r["status"] for r in later))))
+    later = [
+        r
+        for r in records
+        if r["t"] > down[1] + REVOCATION_BOUND
+        and r["kind"] in EXCHANGES
+        and r.get("origin_ok")
+        and r["biller"] not in (1, 2)
+        and r["kind"] != "hostile_signature"
+    ]
+    lines.append(
+        (
+            "master db down: cached exchanges keep working, the rest 503 + Retry-After",
+            any(r["status"] == 200 for r in during) and not undocumented_5xx(during),
+            dict_text(Counter(r["status"] for r in during)),
+        )
+    )
+    lines.append(
+        (
+            "master db back: errors return to zero without a restart",
+            bool(later) and all(r["status"] == 200 for r in later[-50:]),
+            dict_text(Counter(r["status"] for r in later)),
+        )
+    )
 
     failing = window(events, "key store failing", "key store back")
-    during = [r for r in records if failing[0] <= r["t"] <= failing[1] and r["kind"] in ("exchange_body", "bootstrap")
-              and r.get("origin_ok") and r["biller"] not in (1, 2)]
+    during = [
+        r
+        for r in records
+        if failing[0] <= r["t"] <= failing[1]
+        and r["kind"] in ("exchange_body", "bootstrap")
+        and r.get("origin_ok")
+        and r["biller"] not in (1, 2)
+    ]
     health = next(e.get("health", {}) for e in events if e["event"] == "key store back")
     log = (soak.folder / "host.log").read_text(errors="replace")
-    lines.append(("key store failing: exchanges keep working on the last good keys",
-                  bool(during) and all(r["status"] == 200 for r in during),
-                  dict_text(Counter(r["status"] for r in during))))
-    lines.append(("key store failing: health stays ok", set(health) == {"200"} or set(health) == {200},
-                  dict_text(health)))
+    lines.append(
+        (
+            "key store failing: exchanges keep working on the last good keys",
+            bool(during) and all(r["status"] == 200 for r in during),
+            dict_text(Counter(r["status"] for r in during)),
+        )
+    )
+    lines.append(
+        ("key store failing: health stays ok", set(health) == {"200"} or set(health) == {200}, dict_text(health))
+    )
     refresh_failures = len(re.findall(r"key refresh from .* failed", log))
-    lines.append(("key store failing: the log records the failed refreshes", refresh_failures > 0,
-                  f"{refresh_failures} failed refreshes logged"))
+    lines.append(
+        (
+            "key store failing: the log records the failed refreshes",
+            refresh_failures > 0,
+            f"{refresh_failures} failed refreshes logged",
+        )
+    )
 
     stall = window(events, "tenant JWKS stalls", "tenant JWKS stall over")
     base = [r["ms"] for r in records if marks["measured"] <= r["t"] < stall[0] - 5 and r["kind"] in EXCHANGES]
     stalled = [r["ms"] for r in records if stall[0] <= r["t"] <= stall[1] and r["kind"] in EXCHANGES]
-    lines.append(("JWKS stall: exchange p99 within 2 x the baseline p99",
-                  bool(stalled) and p(stalled, 0.99) <= 2 * max(p(base, 0.99), 1.0),
-                  f"{p(stalled, 0.99):.1f} ms vs baseline {p(base, 0.99):.1f} ms"))
+    lines.append(
+        (
+            "JWKS stall: exchange p99 within 2 x the baseline p99",
+            bool(stalled) and p(stalled, 0.99) <= 2 * max(p(base, 0.99), 1.0),
+            f"{p(stalled, 0.99):.1f} ms vs baseline {p(base, 0.99):.1f} ms",
+        )
+    )
 
     accepted = Counter(r["jti"] for r in records if r["kind"].startswith("tenant") and r["status"] == 303)
-    lines.append(("every one-time tenant token accepted at most once", all(n == 1 for n in accepted.values()),
-                  f"{len(accepted)} accepted, {sum(1 for n in accepted.values() if n > 1)} twice"))
+    lines.append(
+        (
+            "every one-time tenant token accepted at most once",
+            all(n == 1 for n in accepted.values()),
+            f"{len(accepted)} accepted, {sum(1 for n in accepted.values() if n > 1)} twice",
+        )
+    )
     return lines
 
 
@@ -461,11 +594,19 @@ def minted_listed(soak: Soak) -> tuple[bool, str]:
     found = 0
     for e in minted:
         biller = soak.config["billers"][e["biller"]]
-        status, _, body = http(soak, "GET", f"/api/billers/{biller['guid']}/tokens",
-                               headers={"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}"})
+        status, _, body = http(
+            soak,
+            "GET",
+            f"/api/billers/{biller['guid']}/tokens",
+            headers={"Authorization": f"Bearer {portal_jwt(soak, biller['guid'])}"},
+        )
         rows = json.loads(body)["tokens"] if status == 200 else []
-        found += any(r["jti"] == e["jti"] and r.get("createdBy", {}).get("sub") == "soak-admin@example.com"
-                     and r.get("createdAt") for r in rows)
+        found += any(
+            r["jti"] == e["jti"]
+            and r.get("createdBy", {}).get("sub") == "soak-admin@example.com"
+            and r.get("createdAt")
+            for r in rows
+        )
     return found == len(minted) and bool(minted), f"{found} of {len(minted)} listed with createdBy/createdAt"
 
 
@@ -477,8 +618,10 @@ def phase_table(records: list[dict[str, Any]], events: list[dict[str, Any]], mar
         chunk = [r for r in records if start <= r["t"] < end]
         if chunk:
             latencies = [r["ms"] for r in chunk]
-            print(f"{name:<28}{len(chunk):>9}{statistics.median(latencies):>9.1f}{p(latencies, 0.99):>9.1f}  "
-                  f"{dict_text(Counter(r['status'] for r in chunk))}")
+            print(
+                f"{name:<28}{len(chunk):>9}{statistics.median(latencies):>9.1f}{p(latencies, 0.99):>9.1f}  "
+                f"{dict_text(Counter(r['status'] for r in chunk))}"
+            )
     by_route = Counter((r["kind"], r["status"]) for r in records)
     print("\nby request kind and status: " + "; ".join(f"{k} {s}: {n}" for (k, s), n in sorted(by_route.items())))
 
@@ -509,17 +652,25 @@ def run(args: argparse.Namespace) -> int:
             load.communicate(timeout=args.duration + 120)
             end = resources(process.pid)
             records = [json.loads(line) for line in records_file.read_text().splitlines()]
-            lines = [("cold start: concurrent first requests all answered, none 503", set(burst) == {200},
-                      dict_text(burst)),
-                     *analyse(soak, records, marks), ("nothing lost: admin-API biller JWTs listed",
-                                                      *minted_listed(soak))]
+            lines = [
+                ("cold start: concurrent first requests all answered, none 503", set(burst) == {200}, dict_text(burst)),
+                *analyse(soak, records, marks),
+                ("nothing lost: admin-API biller JWTs listed", *minted_listed(soak)),
+            ]
             growth = (end["rss_mb"] - warm["rss_mb"]) / warm["rss_mb"] if warm["rss_mb"] else 0.0
-            lines.append(("memory growth over the run under 10 %", growth < 0.10,
-                          f"{warm['rss_mb']:.0f} -> {end['rss_mb']:.0f} MB ({growth:+.1%}); fds {warm['fds']:.0f} -> "
-                          f"{end['fds']:.0f}; threads {warm['threads']:.0f} -> {end['threads']:.0f}"))
+            lines.append(
+                (
+                    "memory growth over the run under 10 %",
+                    growth < 0.10,
+                    f"{warm['rss_mb']:.0f} -> {end['rss_mb']:.0f} MB ({growth:+.1%}); fds {warm['fds']:.0f} -> "
+                    f"{end['fds']:.0f}; threads {warm['threads']:.0f} -> {end['threads']:.0f}",
+                )
+            )
         phase_table(records, soak.events, marks)
-        print(f"\nsoak: {len(records)} requests in {args.duration:.0f} s at {rate} req/s, "
-              f"{args.instances} instance(s), {args.connections} connections")
+        print(
+            f"\nsoak: {len(records)} requests in {args.duration:.0f} s at {rate} req/s, "
+            f"{args.instances} instance(s), {args.connections} connections"
+        )
         for what, ok, detail in lines:
             print(f"  {'PASS' if ok else 'MISS'}  {what:<72} {detail}")
         save(args, soak, lines, records, warm, end)
@@ -528,9 +679,18 @@ def run(args: argparse.Namespace) -> int:
 
 def schedule(soak: Soak, duration: float, start: float) -> dict[str, Any]:
     """Faults at fixed fractions of the run, each with room to recover before the next."""
-    at = {name: start + duration * fraction for name, fraction in
-          {"rotate": 0.08, "mint": 0.14, "revoke": 0.18, "master": 0.36, "revoke again": 0.55, "keystore": 0.62,
-           "stall": 0.80}.items()}
+    at = {
+        name: start + duration * fraction
+        for name, fraction in {
+            "rotate": 0.08,
+            "mint": 0.14,
+            "revoke": 0.18,
+            "master": 0.36,
+            "revoke again": 0.55,
+            "keystore": 0.62,
+            "stall": 0.80,
+        }.items()
+    }
     stall_window = [at["stall"], at["stall"] + soak.fault_seconds]
     faults: list[tuple[float, Callable[[], None]]] = [
         (at["rotate"], lambda: rotate_keys(soak)),
@@ -544,12 +704,30 @@ def schedule(soak: Soak, duration: float, start: float) -> dict[str, Any]:
     return {"faults": faults, "stall_window": stall_window}
 
 
-def save(args: argparse.Namespace, soak: Soak, lines: list[tuple[str, bool, str]], records: list[dict[str, Any]],
-         warm: dict[str, float], end: dict[str, float]) -> None:
+def save(
+    args: argparse.Namespace,
+    soak: Soak,
+    lines: list[tuple[str, bool, str]],
+    records: list[dict[str, Any]],
+    warm: dict[str, float],
+    end: dict[str, float],
+) -> None:
     out = ROOT / "bench" / "results" / f"soak-{time.strftime('%Y%m%dT%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "events": soak.events, "verdicts": lines, "warm": warm,
-                               "end": end, "requests": len(records)}, indent=2, default=str))
+    out.write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "events": soak.events,
+                "verdicts": lines,
+                "warm": warm,
+                "end": end,
+                "requests": len(records),
+            },
+            indent=2,
+            default=str,
+        )
+    )
     out.with_suffix(".records.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     print(f"\nresults written to {out}")
 
@@ -559,8 +737,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of load (default 300)")
     parser.add_argument("--quick", action="store_true", help="60 s of load")
     parser.add_argument("--rate", type=float, default=0.0, help="requests/s (default: 80 %% of calibrated)")
-    parser.add_argument("--instances", type=int, default=2,
-                        help="local host instances, each its own process serving one request at a time (default 2)")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=2,
+        help="local host instances, each its own process serving one request at a time (default 2)",
+    )
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--calibrate", type=float, default=5.0, help="seconds of closed-loop calibration")
     parser.add_argument("--fault-seconds", type=float, default=15.0, help="how long each fault lasts")

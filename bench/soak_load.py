@@ -27,8 +27,18 @@ JWT_TYPE = "urn:ietf:params:oauth:token-type:jwt"
 FORM = "application/x-www-form-urlencoded"
 
 # What a day looks like, by weight: most page loads bootstrap or exchange, then read their data.
-MIX = {"exchange_body": 22, "exchange_cookie": 8, "bootstrap": 15, "profile": 25, "jwks": 8, "discovery": 3,
-       "tenant_login": 5, "tenant_replay": 2, "hostile_signature": 6, "hostile_origin": 6}
+MIX = {
+    "exchange_body": 22,
+    "exchange_cookie": 8,
+    "bootstrap": 15,
+    "profile": 25,
+    "jwks": 8,
+    "discovery": 3,
+    "tenant_login": 5,
+    "tenant_replay": 2,
+    "hostile_signature": 6,
+    "hostile_origin": 6,
+}
 
 
 @dataclass
@@ -76,8 +86,9 @@ class Worker:
     def _connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.args.port, timeout=30)
 
-    def send(self, method: str, path: str, body: bytes = b"",
-             headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def send(
+        self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         try:
             self.connection.request(method, path, body=body, headers=headers or {})
             response = self.connection.getresponse()
@@ -96,26 +107,32 @@ class Worker:
         started = time.perf_counter()
         record: dict[str, Any] = {"t": time.time(), "kind": kind}
         status, headers, body = getattr(self, kind)(record)
-        record.update(status=status, ms=(time.perf_counter() - started) * 1000,
-                      retry_after=headers.get("retry-after"))
+        record.update(status=status, ms=(time.perf_counter() - started) * 1000, retry_after=headers.get("retry-after"))
         if status >= 500:
             record["body"] = body[:200].decode("utf-8", "replace")
         self.shared.remember(record)
 
     # --- the requests of the mix ------------------------------------------------------------------------------
 
-    def _exchange(self, record: dict[str, Any], path: str, delivery: str, *, origin: str | None = None,
-                  tamper: bool = False) -> tuple[int, dict[str, str], bytes]:
+    def _exchange(
+        self, record: dict[str, Any], path: str, delivery: str, *, origin: str | None = None, tamper: bool = False
+    ) -> tuple[int, dict[str, str], bytes]:
         index = self.random.randrange(len(self.shared.config["billers"]))
         biller = self.shared.config["billers"][index]
-        token = biller["token"][:-4] + ("AAAA" if biller["token"][-4:] != "AAAA" else "BBBB") if tamper \
-            else biller["token"]
-        fields = {"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": token,
-                  "token_delivery": delivery}
+        token = (
+            biller["token"][:-4] + ("AAAA" if biller["token"][-4:] != "AAAA" else "BBBB") if tamper else biller["token"]
+        )
+        fields = {
+            "grant_type": GRANT,
+            "subject_token_type": JWT_TYPE,
+            "subject_token": token,
+            "token_delivery": delivery,
+        }
         sent_origin = origin or biller["origin"]
         record.update(biller=index, origin_ok=sent_origin == biller["origin"])
-        status, headers, body = self.send("POST", path, urlencode(fields).encode(),
-                                          {"Content-Type": FORM, "Origin": sent_origin})
+        status, headers, body = self.send(
+            "POST", path, urlencode(fields).encode(), {"Content-Type": FORM, "Origin": sent_origin}
+        )
         if status == 200 and delivery == "body":
             access = json.loads(body)["access_token"]
             record["kid"] = token_kid(access)
@@ -217,8 +234,15 @@ def main(argv: list[str] | None = None, *, on_done: Callable[[Shared], None] | N
     with open(args.out, "w") as out:
         for record in shared.records:
             out.write(json.dumps(record) + "\n")
-    print(json.dumps({"requests": len(shared.records), "seconds": time.time() - started,
-                      "per_second": len(shared.records) / (time.time() - started)}))
+    print(
+        json.dumps(
+            {
+                "requests": len(shared.records),
+                "seconds": time.time() - started,
+                "per_second": len(shared.records) / (time.time() - started),
+            }
+        )
+    )
     if on_done:
         on_done(shared)
 

@@ -3,11 +3,13 @@
 Every error carries the ``error`` its HTTP answer names (an OAuth error code
 or a problem type), a finer stable snake_case ``reason`` for logs and metrics
 (``biller_token_expired``), and a human ``description`` safe to show to the caller: it never contains a token,
-a secret or a full e-mail address.  ``shared.responses`` is the one place that
+a secret or a full e-mail address.  ``shared.web.responses`` is the one place that
 turns these into HTTP.
 """
 
 from __future__ import annotations
+
+from shared.reasons import Reason
 
 
 class PayerAuthError(Exception):
@@ -18,8 +20,6 @@ class PayerAuthError(Exception):
     # What a caller may read when this error is a failed dependency (503): the kind that failed, never the
     # vault URL, secret name, setting or identity behind it; ``description`` keeps those for the log.
     public_description: str | None = None
-    allow_origin: str | None = None  # set once the origin is known to be the token's own
-    biller_guid: str | None = None  # for the request log, once a verified token named it
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
         super().__init__(description)
@@ -98,10 +98,10 @@ class TemporarilyUnavailable(PayerAuthError):
 
 
 class KeyStoreUnavailable(TemporarilyUnavailable):
-    default_reason = "key_store_unavailable"
+    default_reason: str | None = Reason.KEY_STORE_UNAVAILABLE
     public_description = "the key store is unavailable"
 
 
 class DatabaseUnavailable(TemporarilyUnavailable):
-    default_reason = "database_unavailable"
+    default_reason: str | None = Reason.DATABASE_UNAVAILABLE
     public_description = "the database is unavailable"

@@ -19,11 +19,18 @@ from urllib.parse import urlsplit
 
 import idna
 
-from .errors import InvalidRequest
-from .settings import LOOPBACK_HOSTS
+from shared.errors import InvalidRequest
+from shared.reasons import Reason
 
 DEFAULT_PORTS = {"https": 443, "http": 80}
 MAX_HOST_LENGTH = 253
+
+
+# Loopback host names, as urlsplit gives them ("::1") and as origins are written ("[::1]").
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+# The instance metadata services (Azure IMDS and the other clouds' at 169.254.169.254, AWS's IPv6 one)
+# and Azure's host address: never a place for a tenant's JWKS.
+METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "168.63.129.16"))
 
 
 @dataclass(frozen=True)
@@ -59,14 +66,18 @@ def request_origin(origin_header: str | None, referer_header: str | None, *, all
     if origin_header is not None:
         raw = origin_header.strip()
         if raw == "null":
-            raise InvalidRequest("the request's Origin is 'null' (an opaque origin); "
-                                 "the biller page must be served from its own site", reason="origin_null")
+            raise InvalidRequest(
+                "the request's Origin is 'null' (an opaque origin); the biller page must be served from its own site",
+                reason=Reason.ORIGIN_NULL,
+            )
         return parse_origin(raw, allow_http_loopback=allow_http_loopback)
     if referer_header:
         parts = urlsplit(referer_header.strip())
         return parse_origin(f"{parts.scheme}://{parts.netloc}", allow_http_loopback=allow_http_loopback)
-    raise InvalidRequest("the request carries neither Origin nor Referer, so its origin cannot be "
-                         "matched to the biller JWT's domain", reason="origin_missing")
+    raise InvalidRequest(
+        "the request carries neither Origin nor Referer, so its origin cannot be matched to the biller JWT's domain",
+        reason=Reason.ORIGIN_MISSING,
+    )
 
 
 @functools.lru_cache(maxsize=4096)  # a pure function on the hot path; IDNA is not cheap
@@ -75,15 +86,15 @@ def parse_origin(value: str, *, allow_http_loopback: bool) -> Origin:
         parts = urlsplit(value)
         port = parts.port
     except ValueError:
-        raise InvalidRequest("the request's origin is not a valid origin", reason="origin_invalid") from None
+        raise InvalidRequest("the request's origin is not a valid origin", reason=Reason.ORIGIN_INVALID) from None
     if parts.username or parts.password or parts.path not in ("", "/") or parts.query or not parts.hostname:
-        raise InvalidRequest("the request's origin is not a valid origin", reason="origin_invalid")
+        raise InvalidRequest("the request's origin is not a valid origin", reason=Reason.ORIGIN_INVALID)
     host = normalize_host(parts.hostname)
     scheme = parts.scheme.lower()
     if scheme == "http" and host in LOOPBACK_HOSTS and allow_http_loopback:
         pass
     elif scheme != "https":
-        raise InvalidRequest("the request's origin must use https", reason="origin_not_https")
+        raise InvalidRequest("the request's origin must use https", reason=Reason.ORIGIN_NOT_HTTPS)
     return Origin(scheme, host, port if port is not None else DEFAULT_PORTS[scheme])
 
 
@@ -103,16 +114,18 @@ def parse_domain(value: str) -> DomainRule:
     """Parse a ``domain`` claim or admin input; raise ``InvalidRequest`` when malformed."""
     text = value.strip()
     if not text or any(c in text for c in "/@?#\\ ") or "://" in text:
-        raise InvalidRequest("domain must be a host, host:port or *.host, with no scheme, path or user",
-                             reason="domain_invalid")
+        raise InvalidRequest(
+            "domain must be a host, host:port or *.host, with no scheme, path or user", reason=Reason.DOMAIN_INVALID
+        )
     wildcard = text.startswith("*.")
     if wildcard:
         text = text[2:]
     host, port = _split_port(text)
     rule = DomainRule(normalize_host(host), port, wildcard)
     if wildcard and ("." not in rule.host or rule.host.startswith("[") or _is_ip(rule.host)):
-        raise InvalidRequest("a wildcard domain needs a registrable domain under it, e.g. *.biller.com",
-                             reason="domain_invalid")
+        raise InvalidRequest(
+            "a wildcard domain needs a registrable domain under it, e.g. *.biller.com", reason=Reason.DOMAIN_INVALID
+        )
     return rule
 
 
@@ -120,8 +133,11 @@ def parse_registrable_domain(value: str) -> DomainRule:
     """A ``domain`` we will put in a new biller JWT: also no wildcard over a public suffix (``*.co.uk``)."""
     rule = parse_domain(value)
     if rule.wildcard and _public_suffixes().is_public(rule.host):
-        raise InvalidRequest(f"*.{rule.host} would admit every site under a public suffix; name the biller's "
-                             "own domain, e.g. *.biller.com", reason="domain_public_suffix")
+        raise InvalidRequest(
+            f"*.{rule.host} would admit every site under a public suffix; name the biller's "
+            "own domain, e.g. *.biller.com",
+            reason=Reason.DOMAIN_PUBLIC_SUFFIX,
+        )
     return rule
 
 
@@ -138,7 +154,7 @@ def _split_port(text: str) -> tuple[str, int | None]:
         host += "]"
         port_text = rest[1:] if rest.startswith(":") else None
         if rest and port_text is None:
-            raise InvalidRequest("domain has junk after its IPv6 address", reason="domain_invalid")
+            raise InvalidRequest("domain has junk after its IPv6 address", reason=Reason.DOMAIN_INVALID)
     elif text.count(":") == 1:
         host, port_text = text.split(":")
     else:
@@ -146,7 +162,7 @@ def _split_port(text: str) -> tuple[str, int | None]:
     if port_text is None:
         return host, None
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InvalidRequest("domain has an invalid port", reason="domain_invalid")
+        raise InvalidRequest("domain has an invalid port", reason=Reason.DOMAIN_INVALID)
     return host, int(port_text)
 
 
@@ -156,15 +172,15 @@ def normalize_host(host: str) -> str:
         try:
             return "[" + str(ipaddress.IPv6Address(host.strip("[]"))) + "]"
         except ValueError:
-            raise InvalidRequest("host is not a valid IPv6 address", reason="host_invalid") from None
+            raise InvalidRequest("host is not a valid IPv6 address", reason=Reason.HOST_INVALID) from None
     if not host or len(host) > MAX_HOST_LENGTH:
-        raise InvalidRequest("host is empty or too long", reason="host_invalid")
+        raise InvalidRequest("host is empty or too long", reason=Reason.HOST_INVALID)
     if _is_ip(host):
         return host
     try:
         return idna.encode(host, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
-        raise InvalidRequest("host is not a valid domain name", reason="host_invalid") from None
+        raise InvalidRequest("host is not a valid domain name", reason=Reason.HOST_INVALID) from None
 
 
 def _is_ip(host: str) -> bool:

@@ -15,32 +15,25 @@ connection string redacted.  A ``PAYERAUTH_*`` variable that no setting reads
 from __future__ import annotations
 
 import difflib
-import ipaddress
-import json
 import logging
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from shared import setting_values as values
+from shared.errors import ConfigurationError
+from shared.origins import LOOPBACK_HOSTS
 
 log = logging.getLogger("payerauth.settings")
 
 PREFIX = "PAYERAUTH_"
 DEPLOY_PREFIX = PREFIX + "DEPLOY_"  # azd's deploy-time variables (infra/): not settings of the app
-# Loopback host names, as urlsplit gives them ("::1") and as origins are written ("[::1]").
-LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
-# The instance metadata services (Azure IMDS and the other clouds' at 169.254.169.254, AWS's IPv6 one)
-# and Azure's host address: never a place for a tenant's JWKS.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254",
-                                                                  "168.63.129.16"))
 # Key Vault's DNS suffixes in the public, China, US Government and Germany clouds.
-KEYVAULT_DNS_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net",
-                         ".vault.microsoftazure.de")
+KEYVAULT_DNS_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovcloudapi.net", ".vault.microsoftazure.de")
 # Set by the platform on every App Service and Functions app, Flex Consumption included; never by the local
 # host.  "WEBSITE_SITE_NAME: Read-only. App name." in "Environment variables and app settings in Azure App
 # Service" (https://learn.microsoft.com/azure/app-service/reference-app-settings), which the Functions app
@@ -49,13 +42,15 @@ KEYVAULT_DNS_SUFFIXES = (".vault.azure.net", ".vault.azure.cn", ".vault.usgovclo
 PLATFORM_MARKER = "WEBSITE_SITE_NAME"
 _SECRET_ASSIGNMENT = re.compile(
     r"(?i)\b(pwd|password|accountkey|sharedaccesskey|sharedaccesssignature|sig|clientsecret|client_secret|"
-    r"secret|apikey|api_key|accesstoken|token)(\s*=\s*)(\{(?:[^}]|\}\})*\}|(?:\\.|[^;\"\\])*)")
+    r"secret|apikey|api_key|accesstoken|token)(\s*=\s*)(\{(?:[^}]|\}\})*\}|(?:\\.|[^;\"\\])*)"
+)
 _SQLITE_ODBC_DRIVER = re.compile(r"(?i)\bdriver\s*=\s*\{?[^;}]*sqlite")
 
 
 def redact(text: str) -> str:
     """``text`` with the value of every secret-looking assignment (``PWD=``, ``AccountKey=``...) hidden."""
     return _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
 
 Environment = Literal["development", "production"]
 KeySourceKind = Literal["local", "keyvault"]
@@ -80,9 +75,7 @@ class Settings:
     local_dir: Path = Path(".local")
     key_source: KeySourceKind = "local"
     master_db: str = "sqlite:.local/master.db"
-    shard_dbs: Mapping[str, str] = field(
-        default_factory=lambda: {"shard01": "sqlite:.local/shard01.db"}
-    )
+    shard_dbs: Mapping[str, str] = field(default_factory=lambda: {"shard01": "sqlite:.local/shard01.db"})
     directory_cache_size: int = 10_000
     tenant_token_max_lifetime: int = 300
     tenant_session_lifetime: int = 1800
@@ -134,97 +127,189 @@ class _SettingsReader:
 
     def read(self) -> Settings:
         d = Settings()
-        environment = self.get("ENVIRONMENT", d.environment, _one_of("development", "production"),
-                               "set it to 'development' or 'production'")
+        environment = self.get(
+            "ENVIRONMENT",
+            d.environment,
+            values.one_of("development", "production"),
+            "set it to 'development' or 'production'",
+        )
         local_dir = self.get("LOCAL_DIR", d.local_dir, Path, "set it to a writable folder")
-        base_url = self.get("PUBLIC_BASE_URL", d.public_base_url, _base_url,
-                            "set it to the app's public https URL, e.g. https://payer.example.com")
-        keyvault_url = self.get("KEYVAULT_URL", None, _vault_url,
-                                "set it to the vault's URL, e.g. https://icappsettingsdevtest.vault.azure.net")
-        ic_secret = self.get("IC_SECRET_NAME", d.ic_secret_name, _secret_name,
-                             "set it to the certificate's secret name, e.g. JwtSigningCertificate")
+        base_url = self.get(
+            "PUBLIC_BASE_URL",
+            d.public_base_url,
+            values.base_url,
+            "set it to the app's public https URL, e.g. https://payer.example.com",
+        )
+        keyvault_url = self.get(
+            "KEYVAULT_URL",
+            None,
+            values.vault_url,
+            "set it to the vault's URL, e.g. https://icappsettingsdevtest.vault.azure.net",
+        )
+        ic_secret = self.get(
+            "IC_SECRET_NAME",
+            d.ic_secret_name,
+            values.secret_name,
+            "set it to the certificate's secret name, e.g. JwtSigningCertificate",
+        )
         master_default = f"sqlite:{local_dir / 'master.db'}"
         shards_default = {"shard01": f"sqlite:{local_dir / 'shard01.db'}"}
         settings = Settings(
             environment=environment,
             public_base_url=base_url,
-            payer_issuer=self.get("PAYER_ISSUER", base_url, _url,
-                                  "set it to the payer JWT's iss, an https URL"),
-            payer_audience=self.get("PAYER_AUDIENCE", d.payer_audience, _nonempty,
-                                    "set it to the payer JWT's aud"),
-            payer_token_lifetime=self.get("PAYER_TOKEN_LIFETIME", d.payer_token_lifetime,
-                                          _int_between(60, 86_400),
-                                          "set it to seconds, 60 to 86400 (default 900)"),
-            payer_algorithm=self.get("PAYER_ALGORITHM", d.payer_algorithm, _one_of("RS256", "ES256"),
-                                     "set it to RS256 (default; what APIM validate-jwt accepts) or ES256"),
-            biller_issuer=self.get("BILLER_ISSUER", d.biller_issuer, _nonempty,
-                                   "set it to the iss that IC puts in biller JWTs"),
-            biller_audience=self.get("BILLER_AUDIENCE", d.biller_audience, _nonempty,
-                                     "set it to the aud that IC puts in biller JWTs"),
-            portal_issuer=self.get("PORTAL_ISSUER", d.portal_issuer, _nonempty,
-                                   "set it to the iss of the Biller Portal's JWTs"),
-            portal_audience=self.get("PORTAL_AUDIENCE", d.portal_audience, _nonempty,
-                                     "set it to the aud of the Biller Portal's JWTs"),
-            leeway=self.get("LEEWAY", d.leeway, _int_between(0, 60),
-                            "set it to seconds of clock skew allowed, 0 to 60"),
-            revocation_bound=self.get("REVOCATION_BOUND", d.revocation_bound,
-                                      _int_between(0, 3600),
-                                      "set it to seconds, 0 to 3600 (default 60)"),
-            cookie_name=self.get("COOKIE_NAME", d.cookie_name, _cookie_name,
-                                 "set it to a cookie name starting with __Host-"),
+            payer_issuer=self.get("PAYER_ISSUER", base_url, values.url, "set it to the payer JWT's iss, an https URL"),
+            payer_audience=self.get(
+                "PAYER_AUDIENCE", d.payer_audience, values.nonempty, "set it to the payer JWT's aud"
+            ),
+            payer_token_lifetime=self.get(
+                "PAYER_TOKEN_LIFETIME",
+                d.payer_token_lifetime,
+                values.int_between(60, 86_400),
+                "set it to seconds, 60 to 86400 (default 900)",
+            ),
+            payer_algorithm=self.get(
+                "PAYER_ALGORITHM",
+                d.payer_algorithm,
+                values.one_of("RS256", "ES256"),
+                "set it to RS256 (default; what APIM validate-jwt accepts) or ES256",
+            ),
+            biller_issuer=self.get(
+                "BILLER_ISSUER", d.biller_issuer, values.nonempty, "set it to the iss that IC puts in biller JWTs"
+            ),
+            biller_audience=self.get(
+                "BILLER_AUDIENCE", d.biller_audience, values.nonempty, "set it to the aud that IC puts in biller JWTs"
+            ),
+            portal_issuer=self.get(
+                "PORTAL_ISSUER", d.portal_issuer, values.nonempty, "set it to the iss of the Biller Portal's JWTs"
+            ),
+            portal_audience=self.get(
+                "PORTAL_AUDIENCE", d.portal_audience, values.nonempty, "set it to the aud of the Biller Portal's JWTs"
+            ),
+            leeway=self.get(
+                "LEEWAY", d.leeway, values.int_between(0, 60), "set it to seconds of clock skew allowed, 0 to 60"
+            ),
+            revocation_bound=self.get(
+                "REVOCATION_BOUND",
+                d.revocation_bound,
+                values.int_between(0, 3600),
+                "set it to seconds, 0 to 3600 (default 60)",
+            ),
+            cookie_name=self.get(
+                "COOKIE_NAME", d.cookie_name, values.cookie_name, "set it to a cookie name starting with __Host-"
+            ),
             local_dir=local_dir,
-            key_source=self.get("KEY_SOURCE", "keyvault" if keyvault_url else d.key_source,
-                                _one_of("local", "keyvault"),
-                                "set it to 'local' (development keys) or 'keyvault'"),
-            master_db=self.get("MASTER_DB", master_default, _connection,
-                               "set it to 'sqlite:<path>' or 'odbc:<ODBC connection string>'"),
-            shard_dbs=self.get("SHARD_DBS", shards_default, _shard_map,
-                               'set it to JSON such as {"shard01": "odbc:Driver=...;"}'),
-            directory_cache_size=self.get("DIRECTORY_CACHE_SIZE", d.directory_cache_size,
-                                          _int_between(100, 10_000_000),
-                                          "set it to a number of entries, at least 100"),
-            tenant_token_max_lifetime=self.get("TENANT_TOKEN_MAX_LIFETIME", d.tenant_token_max_lifetime,
-                                               _int_between(30, 3600), "set it to seconds, 30 to 3600 (default 300)"),
-            tenant_session_lifetime=self.get("TENANT_SESSION_LIFETIME", d.tenant_session_lifetime,
-                                             _int_between(60, 86_400), "set it to seconds (default 1800)"),
-            tenant_jwks_ttl=self.get("TENANT_JWKS_TTL", d.tenant_jwks_ttl, _int_between(60, 86_400),
-                                     "set it to seconds a tenant JWKS is cached (default 3600)"),
-            tenant_jwks_min_refetch=self.get("TENANT_JWKS_MIN_REFETCH", d.tenant_jwks_min_refetch,
-                                             _int_between(1, 3600),
-                                             "set it to the least seconds between refetches on an unknown kid"),
-            tenant_jwks_allowed_hosts=self.get("TENANT_JWKS_ALLOWED_HOSTS", d.tenant_jwks_allowed_hosts,
-                                               _host_set, "set it to comma-separated host names"),
+            key_source=self.get(
+                "KEY_SOURCE",
+                "keyvault" if keyvault_url else d.key_source,
+                values.one_of("local", "keyvault"),
+                "set it to 'local' (development keys) or 'keyvault'",
+            ),
+            master_db=self.get(
+                "MASTER_DB",
+                master_default,
+                values.connection,
+                "set it to 'sqlite:<path>' or 'odbc:<ODBC connection string>'",
+            ),
+            shard_dbs=self.get(
+                "SHARD_DBS", shards_default, values.shard_map, 'set it to JSON such as {"shard01": "odbc:Driver=...;"}'
+            ),
+            directory_cache_size=self.get(
+                "DIRECTORY_CACHE_SIZE",
+                d.directory_cache_size,
+                values.int_between(100, 10_000_000),
+                "set it to a number of entries, at least 100",
+            ),
+            tenant_token_max_lifetime=self.get(
+                "TENANT_TOKEN_MAX_LIFETIME",
+                d.tenant_token_max_lifetime,
+                values.int_between(30, 3600),
+                "set it to seconds, 30 to 3600 (default 300)",
+            ),
+            tenant_session_lifetime=self.get(
+                "TENANT_SESSION_LIFETIME",
+                d.tenant_session_lifetime,
+                values.int_between(60, 86_400),
+                "set it to seconds (default 1800)",
+            ),
+            tenant_jwks_ttl=self.get(
+                "TENANT_JWKS_TTL",
+                d.tenant_jwks_ttl,
+                values.int_between(60, 86_400),
+                "set it to seconds a tenant JWKS is cached (default 3600)",
+            ),
+            tenant_jwks_min_refetch=self.get(
+                "TENANT_JWKS_MIN_REFETCH",
+                d.tenant_jwks_min_refetch,
+                values.int_between(1, 3600),
+                "set it to the least seconds between refetches on an unknown kid",
+            ),
+            tenant_jwks_allowed_hosts=self.get(
+                "TENANT_JWKS_ALLOWED_HOSTS",
+                d.tenant_jwks_allowed_hosts,
+                values.host_set,
+                "set it to comma-separated host names",
+            ),
             keyvault_url=keyvault_url,
             ic_secret_name=ic_secret,
-            payer_secret_name=self.get("PAYER_SECRET_NAME", ic_secret, _secret_name,
-                                       "set it to the secret that signs payer JWTs (default: IC_SECRET_NAME)"),
+            payer_secret_name=self.get(
+                "PAYER_SECRET_NAME",
+                ic_secret,
+                values.secret_name,
+                "set it to the secret that signs payer JWTs (default: IC_SECRET_NAME)",
+            ),
             managed_identity_client_id=self.raw("MANAGED_IDENTITY_CLIENT_ID"),
-            key_refresh_interval=self.get("KEY_REFRESH_SECONDS", d.key_refresh_interval, _int_between(10, 86_400),
-                                          "set it to seconds between key refreshes, 10 to 86400 (default 300)"),
-            key_overlap=self.get("KEY_OVERLAP_SECONDS", d.key_overlap, _int_between(0, 604_800),
-                                 "set it to seconds a new key is published before it signs (default 7200)"),
+            key_refresh_interval=self.get(
+                "KEY_REFRESH_SECONDS",
+                d.key_refresh_interval,
+                values.int_between(10, 86_400),
+                "set it to seconds between key refreshes, 10 to 86400 (default 300)",
+            ),
+            key_overlap=self.get(
+                "KEY_OVERLAP_SECONDS",
+                d.key_overlap,
+                values.int_between(0, 604_800),
+                "set it to seconds a new key is published before it signs (default 7200)",
+            ),
             keyvault_verify_challenge_resource=self.get(
-                "KEYVAULT_VERIFY_CHALLENGE_RESOURCE", True, _boolean,
-                "set it to true (default) or false (only for a private vault host name)"),
-            keyvault_retries=self.get("KEYVAULT_RETRIES", d.keyvault_retries, _int_between(0, 10),
-                                      "set it to 0 to 10 (default 3)"),
-            sql_access_token=self.get("SQL_ACCESS_TOKEN", d.sql_access_token, _boolean,
-                                      "set it to true to connect to SQL Server with the managed identity's "
-                                      "access token (omit Authentication= then), or false"),
-            tenant_secrets_vault_url=self.get("TENANT_SECRETS_VAULT_URL", keyvault_url, _vault_url,
-                                              "set it to the URL of the vault holding HS256 tenant secrets"),
+                "KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
+                True,
+                values.boolean,
+                "set it to true (default) or false (only for a private vault host name)",
+            ),
+            keyvault_retries=self.get(
+                "KEYVAULT_RETRIES", d.keyvault_retries, values.int_between(0, 10), "set it to 0 to 10 (default 3)"
+            ),
+            sql_access_token=self.get(
+                "SQL_ACCESS_TOKEN",
+                d.sql_access_token,
+                values.boolean,
+                "set it to true to connect to SQL Server with the managed identity's "
+                "access token (omit Authentication= then), or false",
+            ),
+            tenant_secrets_vault_url=self.get(
+                "TENANT_SECRETS_VAULT_URL",
+                keyvault_url,
+                values.vault_url,
+                "set it to the URL of the vault holding HS256 tenant secrets",
+            ),
         )
         if settings.key_source == "keyvault" and not settings.keyvault_url:
-            self.problems.append(f"{PREFIX}KEY_SOURCE is 'keyvault' but {PREFIX}KEYVAULT_URL is not set: "
-                                 "set it to e.g. https://icappsettingsdevtest.vault.azure.net")
+            self.problems.append(
+                f"{PREFIX}KEY_SOURCE is 'keyvault' but {PREFIX}KEYVAULT_URL is not set: "
+                "set it to e.g. https://icappsettingsdevtest.vault.azure.net"
+            )
         if settings.key_overlap < 3600 + 300 and settings.environment == "production":
-            self.problems.append(f"{PREFIX}KEY_OVERLAP_SECONDS must exceed APIM's JWKS cache (3600 s) plus "
-                                 "its refetch interval (300 s) in production")
+            self.problems.append(
+                f"{PREFIX}KEY_OVERLAP_SECONDS must exceed APIM's JWKS cache (3600 s) plus "
+                "its refetch interval (300 s) in production"
+            )
         if settings.environment == "production":
             self._check_production(settings)
         if self.env.get(PLATFORM_MARKER) and self.raw("ENVIRONMENT") is None:
-            self.problems.append(f"{PREFIX}ENVIRONMENT is not set, but this app runs on Azure ({PLATFORM_MARKER} "
-                                 "is set): set it to 'production' (or 'development' for a test deployment)")
+            self.problems.append(
+                f"{PREFIX}ENVIRONMENT is not set, but this app runs on Azure ({PLATFORM_MARKER} "
+                "is set): set it to 'production' (or 'development' for a test deployment)"
+            )
         self._warn_unread()
         if self.problems:
             raise ConfigurationError("Invalid settings:\n  - " + "\n  - ".join(self.problems))
@@ -234,26 +319,37 @@ class _SettingsReader:
         for name in sorted(self.env):
             if name.startswith(PREFIX) and name not in self.known and not name.startswith(DEPLOY_PREFIX):
                 closest = difflib.get_close_matches(name, sorted(self.known), n=1, cutoff=0.0)
-                log.warning("%s is set but is not a setting of this app; did you mean %s?", name,
-                            closest[0] if closest else "none")
+                log.warning(
+                    "%s is set but is not a setting of this app; did you mean %s?",
+                    name,
+                    closest[0] if closest else "none",
+                )
 
     def _check_production(self, s: Settings) -> None:
         for name, url in (("PUBLIC_BASE_URL", s.public_base_url), ("PAYER_ISSUER", s.payer_issuer)):
             if urlsplit(url).scheme != "https":
                 self.problems.append(f"{PREFIX}{name} must be an https URL in production")
-            elif (urlsplit(url).hostname or "") in LOOPBACK_HOSTS or _is_loopback_ip(urlsplit(url).hostname):
-                self.problems.append(f"{PREFIX}{name} names a loopback host, which production refuses: "
-                                     "set the app's public https URL")
+            elif (urlsplit(url).hostname or "") in LOOPBACK_HOSTS or values.is_loopback_ip(urlsplit(url).hostname):
+                self.problems.append(
+                    f"{PREFIX}{name} names a loopback host, which production refuses: set the app's public https URL"
+                )
         for host in sorted(s.tenant_jwks_allowed_hosts):
-            if _never_allow_listed(host):
-                self.problems.append(f"{PREFIX}TENANT_JWKS_ALLOWED_HOSTS lists {host!r}, a loopback, link-local "
-                                     "or metadata address, which production refuses: remove it")
+            if values.never_allow_listed(host):
+                self.problems.append(
+                    f"{PREFIX}TENANT_JWKS_ALLOWED_HOSTS lists {host!r}, a loopback, link-local "
+                    "or metadata address, which production refuses: remove it"
+                )
         vault_host = (urlsplit(s.keyvault_url).hostname or "") if s.keyvault_url else ""
-        if s.keyvault_url and not s.keyvault_verify_challenge_resource and \
-                not vault_host.endswith(KEYVAULT_DNS_SUFFIXES):
-            self.problems.append(f"{PREFIX}KEYVAULT_URL is outside Key Vault's DNS suffixes while "
-                                 f"{PREFIX}KEYVAULT_VERIFY_CHALLENGE_RESOURCE is false, which production refuses: "
-                                 "use the vault's *.vault.azure.net URL or turn the verification back on")
+        if (
+            s.keyvault_url
+            and not s.keyvault_verify_challenge_resource
+            and not vault_host.endswith(KEYVAULT_DNS_SUFFIXES)
+        ):
+            self.problems.append(
+                f"{PREFIX}KEYVAULT_URL is outside Key Vault's DNS suffixes while "
+                f"{PREFIX}KEYVAULT_VERIFY_CHALLENGE_RESOURCE is false, which production refuses: "
+                "use the vault's *.vault.azure.net URL or turn the verification back on"
+            )
         if s.key_source == "local":
             self.problems.append(
                 f"{PREFIX}KEY_SOURCE is 'local' (generated development keys), which production "
@@ -261,110 +357,7 @@ class _SettingsReader:
             )
         for name, conn in [("MASTER_DB", s.master_db), *(("SHARD_DBS", c) for c in s.shard_dbs.values())]:
             if conn.startswith("sqlite:") or _SQLITE_ODBC_DRIVER.search(conn):
-                self.problems.append(f"{PREFIX}{name} points at SQLite, which production refuses: "
-                                     "set an 'odbc:' SQL Server connection string")
-
-
-def _ip(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address((host or "").strip("[]").split("%")[0])
-    except ValueError:
-        return None
-
-
-def _is_loopback_ip(host: str | None) -> bool:
-    ip = _ip(host)
-    return ip is not None and ip.is_loopback
-
-
-def _never_allow_listed(host: str) -> bool:
-    ip = _ip(host)
-    if ip is None:
-        return host.rstrip(".") in LOOPBACK_HOSTS or host.rstrip(".").endswith(".localhost")
-    return ip.is_loopback or ip.is_link_local or ip in METADATA_ADDRESSES
-
-
-def _one_of(*choices: str) -> Callable[[str], Any]:
-    def parse(value: str) -> Any:
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}")
-        return value
-    return parse
-
-
-def _int_between(low: int, high: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        if not value.lstrip("-").isdigit():
-            raise ValueError("not a whole number")
-        number = int(value)
-        if not low <= number <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return number
-    return parse
-
-
-def _nonempty(value: str) -> str:
-    return value
-
-
-def _url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("expected an absolute http(s) URL")
-    if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
-        raise ValueError("plain http is allowed for loopback hosts only")
-    return value
-
-
-def _base_url(value: str) -> str:
-    return _url(value).rstrip("/")
-
-
-def _host_set(value: str) -> frozenset[str]:
-    return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
-
-
-def _boolean(value: str) -> bool:
-    lowered = value.lower()
-    if lowered not in ("true", "false", "1", "0"):
-        raise ValueError("expected true or false")
-    return lowered in ("true", "1")
-
-
-def _vault_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
-        raise ValueError("expected https://<vault-name>.vault.azure.net")
-    return value.rstrip("/")
-
-
-def _secret_name(value: str) -> str:
-    # Key Vault object names: 1-127 alphanumerics and dashes.
-    if not 0 < len(value) <= 127 or not value.replace("-", "").isalnum():
-        raise ValueError("expected 1-127 letters, digits and dashes")
-    return value
-
-
-def _cookie_name(value: str) -> str:
-    # __Host- pins the cookie to our host, Secure and Path=/ (RFC 6265bis §4.1.3.2).
-    if not value.startswith("__Host-") or not value[7:].replace("_", "").replace("-", "").isalnum():
-        raise ValueError("expected __Host- followed by letters, digits, '-' or '_'")
-    return value
-
-
-def _connection(value: str) -> str:
-    kind, sep, rest = value.partition(":")
-    if not sep or kind not in ("sqlite", "odbc") or not rest:
-        raise ValueError("expected 'sqlite:<path>' or 'odbc:<connection string>'")
-    return value
-
-
-def _shard_map(value: str) -> Mapping[str, str]:
-    data = json.loads(value)
-    if not isinstance(data, dict) or not data:
-        raise ValueError("expected a non-empty JSON object of shard name to connection")
-    for name, conn in data.items():
-        if not isinstance(conn, str):
-            raise ValueError(f"shard {name!r} must map to a string")
-        _connection(conn)
-    return dict(data)
+                self.problems.append(
+                    f"{PREFIX}{name} points at SQLite, which production refuses: "
+                    "set an 'odbc:' SQL Server connection string"
+                )

@@ -21,8 +21,9 @@ _meter = metrics.get_meter("payerauth")
 exchanges = _meter.create_counter("payerauth.exchanges", description="payer JWTs issued, by route and delivery")
 rejections = _meter.create_counter("payerauth.rejections", description="refused requests, by route and reason")
 key_refreshes = _meter.create_counter("payerauth.key_refreshes", description="key-store refreshes, by outcome")
-dependency_changes = _meter.create_counter("payerauth.dependency_changes",
-                                           description="a dependency's state changed, by dependency and state")
+dependency_changes = _meter.create_counter(
+    "payerauth.dependency_changes", description="a dependency's state changed, by dependency and state"
+)
 
 
 def configure(environ: dict[str, str] | None = None) -> bool:
@@ -57,11 +58,21 @@ class DependencyStates:
             if previous == current:
                 return
             self._states[dependency] = current
-        fields = {"event": "dependency_state", "dependency": dependency, **current,
-                  "previous_state": previous["state"] if previous else "-"}
+        fields = {
+            "event": "dependency_state",
+            "dependency": dependency,
+            **current,
+            "previous_state": previous["state"] if previous else "-",
+        }
         level = logging.INFO if state == "ok" else logging.WARNING
-        log.log(level, "dependency %s is %s " + " ".join(f"{k}=%s" for k in detail), dependency, state,
-                *detail.values(), extra=fields)
+        log.log(
+            level,
+            "dependency %s is %s " + " ".join(f"{k}=%s" for k in detail),
+            dependency,
+            state,
+            *detail.values(),
+            extra=fields,
+        )
         dependency_changes.add(1, {"dependency": dependency, "state": state})
 
     def snapshot(self) -> dict[str, dict[str, str]]:

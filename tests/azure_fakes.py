@@ -93,8 +93,17 @@ class FakeIdentityEndpoint(HttpsFake):
         resource = query["resource"][0]
         self.resources.append(resource)
         expires = int(self.now().timestamp()) + 86_400
-        return 200, {}, {"access_token": self.token, "expires_on": str(expires), "resource": resource,
-                         "token_type": "Bearer", "client_id": "00000000-0000-0000-0000-000000000001"}
+        return (
+            200,
+            {},
+            {
+                "access_token": self.token,
+                "expires_on": str(expires),
+                "resource": resource,
+                "token_type": "Bearer",
+                "client_id": "00000000-0000-0000-0000-000000000001",
+            },
+        )
 
 
 @dataclass
@@ -129,10 +138,14 @@ class FakeKeyVault(HttpsFake):
 
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         if headers.get("Authorization") != f"Bearer {self.access_token}":
-            challenge = (f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", '
-                         'resource="https://vault.azure.net"')
-            return 401, {"WWW-Authenticate": challenge}, {"error": {"code": "Unauthorized",
-                                                                    "message": "AKV10000: Request is missing a Bearer"}}
+            challenge = (
+                f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", resource="https://vault.azure.net"'
+            )
+            return (
+                401,
+                {"WWW-Authenticate": challenge},
+                {"error": {"code": "Unauthorized", "message": "AKV10000: Request is missing a Bearer"}},
+            )
         parts = urlsplit(path)
         segments = [s for s in parts.path.split("/") if s]
         if len(segments) < 2 or segments[0] != "secrets" or segments[1] not in self.secrets:
@@ -140,17 +153,29 @@ class FakeKeyVault(HttpsFake):
         secret = self.secrets[segments[1]]
         if len(segments) == 3 and segments[2] == "versions":
             skip = int(parse_qs(parts.query).get("$skiptoken", ["0"])[0])
-            page = secret.versions[skip:skip + self.page_size]
+            page = secret.versions[skip : skip + self.page_size]
             rest = skip + self.page_size < len(secret.versions)
-            next_link = (f"{self.url}/secrets/{segments[1]}/versions?api-version=7.6&$skiptoken={skip + self.page_size}"
-                         if rest else None)
+            next_link = (
+                f"{self.url}/secrets/{segments[1]}/versions?api-version=7.6&$skiptoken={skip + self.page_size}"
+                if rest
+                else None
+            )
             return 200, {}, {"value": [self._properties(segments[1], v) for v in page], "nextLink": next_link}
         version = self._find(secret, segments[2] if len(segments) == 3 else None)
         if version is None:
             return 404, {}, {"error": {"code": "SecretNotFound", "message": "version not found"}}
         if not version.enabled:
-            return 403, {}, {"error": {"code": "Forbidden", "message": "Operation get is not allowed on a disabled "
-                                       "secret.", "innererror": {"code": "SecretDisabled"}}}
+            return (
+                403,
+                {},
+                {
+                    "error": {
+                        "code": "Forbidden",
+                        "message": "Operation get is not allowed on a disabled secret.",
+                        "innererror": {"code": "SecretDisabled"},
+                    }
+                },
+            )
         return 200, {}, {**self._properties(segments[1], version), "value": version.value}
 
     def _find(self, secret: FakeSecret, version: str | None) -> SecretVersion | None:
@@ -161,9 +186,20 @@ class FakeKeyVault(HttpsFake):
 
     def _properties(self, name: str, v: SecretVersion) -> dict[str, Any]:
         created = int(v.created.timestamp())
-        attributes: dict[str, Any] = {"enabled": v.enabled, "created": created, "updated": created,
-                                      "recoveryLevel": "Recoverable+Purgeable", "recoverableDays": 90}
+        attributes: dict[str, Any] = {
+            "enabled": v.enabled,
+            "created": created,
+            "updated": created,
+            "recoveryLevel": "Recoverable+Purgeable",
+            "recoverableDays": 90,
+        }
         if v.expires:
             attributes["exp"] = int(v.expires.timestamp())
-        return {"id": f"{self.url}/secrets/{name}/{v.version}", "contentType": v.content_type, "managed": True,
-                "kid": f"{self.url}/keys/{name}/{v.version}", "attributes": attributes, "tags": {}}
+        return {
+            "id": f"{self.url}/secrets/{name}/{v.version}",
+            "contentType": v.content_type,
+            "managed": True,
+            "kid": f"{self.url}/keys/{name}/{v.version}",
+            "attributes": attributes,
+            "tags": {},
+        }

@@ -17,13 +17,14 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared import edge
-from shared.billers import Actor
-from shared.local_keys import LocalKeySource
-from shared.service import PayerAuth
+from shared.app import PayerAuth
+from shared.billers.directory import Actor
+from shared.keystores.local import LocalKeySource
 from shared.settings import Settings
-from tools.cli import DEMO_BILLER_GUID, create_schema
-from tools.localhost import encode_response
+from shared.storage.schema import create_schema
+from shared.web import edge
+from tools.demo_site import DEMO_BILLER_GUID
+from tools.functions_host import encode_response
 
 START = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 DEMO_DOMAIN = "127.0.0.1:8080"
@@ -76,25 +77,56 @@ class Env:
     tmp: Path
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def mint(self, domain: str = DEMO_DOMAIN, *, guid: str = DEMO_BILLER_GUID, expires_in: int | None = None,
-             extra: dict[str, Any] | None = None, record: bool = True) -> str:
-        minted = self.service.biller_tokens.mint(guid, domain, Actor(sub="test"), expires_in=expires_in,
-                                                 extra=extra, record=record)
+    def mint(
+        self,
+        domain: str = DEMO_DOMAIN,
+        *,
+        guid: str = DEMO_BILLER_GUID,
+        expires_in: int | None = None,
+        extra: dict[str, Any] | None = None,
+        record: bool = True,
+    ) -> str:
+        minted = self.service.biller_tokens.mint(
+            guid, domain, Actor(sub="test"), expires_in=expires_in, extra=extra, record=record
+        )
         return minted.token
 
-    def call(self, function: Any, method: str, path: str, *, body: bytes = b"",
-             headers: Mapping[str, str] | None = None, route: Mapping[str, str] | None = None) -> Answer:
-        request = func.HttpRequest(method=method, url=f"http://localhost:7071/{path}", headers=dict(headers or {}),
-                                   params=dict(parse_qsl(urlsplit(path).query)), route_params=dict(route or {}),
-                                   body=body)
+    def call(
+        self,
+        function: Any,
+        method: str,
+        path: str,
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        route: Mapping[str, str] | None = None,
+    ) -> Answer:
+        request = func.HttpRequest(
+            method=method,
+            url=f"http://localhost:7071/{path}",
+            headers=dict(headers or {}),
+            params=dict(parse_qsl(urlsplit(path).query)),
+            route_params=dict(route or {}),
+            body=body,
+        )
         status, out_headers, out_body = encode_response(function(request))
         return Answer(status, edge.response_headers(out_headers, self.settings.cookie_name), out_body)
 
-    def exchange(self, token: str | None = None, *, origin: str | None = DEMO_ORIGIN,
-                 delivery: str | None = None, fields: Mapping[str, str] | None = None,
-                 headers: Mapping[str, str] | None = None, as_json: bool = False) -> Answer:
-        data = dict(fields) if fields is not None else {
-            "grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": token or self.mint()}
+    def exchange(
+        self,
+        token: str | None = None,
+        *,
+        origin: str | None = DEMO_ORIGIN,
+        delivery: str | None = None,
+        fields: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        as_json: bool = False,
+    ) -> Answer:
+        data = (
+            dict(fields)
+            if fields is not None
+            else {"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": token or self.mint()}
+        )
         if delivery:
             data["token_delivery"] = delivery
         sent = {"Content-Type": "application/json" if as_json else "application/x-www-form-urlencoded"}

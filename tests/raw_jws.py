@@ -49,5 +49,13 @@ def duplicated(claims: dict[str, Any], name: str, first: Any) -> str:
 
 
 # The values a present time claim may not have (RFC 7519 NumericDate: a finite JSON number).
-NOT_NUMERIC_DATES = ["null", '"1700000000"', "NaN", "Infinity", "-Infinity", "1e400", "true",
-                     pytest.param("1" + "0" * 400, id="10**400")]
+NOT_NUMERIC_DATES = [
+    "null",
+    '"1700000000"',
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "true",
+    pytest.param("1" + "0" * 400, id="10**400"),
+]

@@ -11,29 +11,45 @@ import pytest
 
 import function_app
 from tests.conftest import START, Answer, Env
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())
 
 
 def portal_jwt(env: Env, **changes: Any) -> str:
-    claims = {"urn:invoicecloud:billerguid": DEMO_BILLER_GUID.upper(), "urn:invoicecloud:usertype": "Biller",
-              "sub": "DD5094D5-12F1-4CE1-B45C-000000000001", "jti": str(uuid.uuid4()), "nbf": NOW, "iat": NOW,
-              "exp": NOW + 3600, "iss": "https://www.invoicecloud.com", "aud": "https://www.invoicecloud.com"}
+    claims = {
+        "urn:invoicecloud:billerguid": DEMO_BILLER_GUID.upper(),
+        "urn:invoicecloud:usertype": "Biller",
+        "sub": "DD5094D5-12F1-4CE1-B45C-000000000001",
+        "jti": str(uuid.uuid4()),
+        "nbf": NOW,
+        "iat": NOW,
+        "exp": NOW + 3600,
+        "iss": "https://www.invoicecloud.com",
+        "aud": "https://www.invoicecloud.com",
+    }
     claims.update(changes)
     return env.service.ic_keys.sign({k: v for k, v in claims.items() if v is not None}, typ="JWT")
 
 
-def admin(env: Env, method: str, *, guid: str = DEMO_BILLER_GUID, jti: str | None = None, token: str | None = "",
-          body: dict[str, str] | None = None) -> Answer:
+def admin(
+    env: Env,
+    method: str,
+    *,
+    guid: str = DEMO_BILLER_GUID,
+    jti: str | None = None,
+    token: str | None = "",
+    body: dict[str, str] | None = None,
+) -> Answer:
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token or portal_jwt(env)}"
     path = f"api/billers/{guid}/tokens" + (f"/{jti}" if jti else "")
     function = function_app.biller_token if jti else function_app.biller_tokens
     route = {"billerGuid": guid, **({"jti": jti} if jti else {})}
-    return env.call(function, method, path, body=json.dumps(body).encode() if body else b"", headers=headers,
-                    route=route)
+    return env.call(
+        function, method, path, body=json.dumps(body).encode() if body else b"", headers=headers, route=route
+    )
 
 
 def test_mint_returns_the_token_once_and_it_exchanges(env: Env) -> None:
@@ -88,17 +104,19 @@ def test_a_portal_jwt_for_another_biller_is_403(env: Env) -> None:
 
 
 def test_a_portal_jwt_that_is_not_a_biller_user_is_403(env: Env) -> None:
-    assert_problem(admin(env, "GET", token=portal_jwt(env, **{"urn:invoicecloud:usertype": "Payer"})), 403,
-                   "usertype")
+    assert_problem(admin(env, "GET", token=portal_jwt(env, **{"urn:invoicecloud:usertype": "Payer"})), 403, "usertype")
 
 
-@pytest.mark.parametrize(("changes", "text"), [
-    ({"exp": NOW - 120}, "expired"),
-    ({"aud": "https://api.invoicecloud.com/payer"}, "audience"),
-    ({"iss": "https://evil.example"}, "issuer"),
-    ({"iat": None}, "'iat'"),
-    ({"sub": None}, "'sub'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({"exp": NOW - 120}, "expired"),
+        ({"aud": "https://api.invoicecloud.com/payer"}, "audience"),
+        ({"iss": "https://evil.example"}, "issuer"),
+        ({"iat": None}, "'iat'"),
+        ({"sub": None}, "'sub'"),
+    ],
+)
 def test_an_invalid_portal_jwt_is_401(env: Env, changes: dict[str, Any], text: str) -> None:
     answer = admin(env, "GET", token=portal_jwt(env, **changes))
     assert_problem(answer, 401, text)
@@ -111,8 +129,10 @@ def test_no_portal_jwt_is_401_and_a_biller_or_payer_jwt_is_no_portal_jwt(env: En
     assert_problem(admin(env, "GET", token=env.exchange().json()["access_token"]), 401, "")
 
 
-@pytest.mark.parametrize("domain", ["https://biller.example", "biller.example/pay", "user@biller.example", "*",
-                                    "*.com", "*.co.uk", "*.github.io", ""])
+@pytest.mark.parametrize(
+    "domain",
+    ["https://biller.example", "biller.example/pay", "user@biller.example", "*", "*.com", "*.co.uk", "*.github.io", ""],
+)
 def test_domains_that_would_be_wrong_or_too_wide_are_400(env: Env, domain: str) -> None:
     answer = admin(env, "POST", body={"domain": domain})
     assert answer.status == 400 and answer.header("Content-Type") == "application/problem+json"

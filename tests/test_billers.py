@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.billers import Actor, BillerDirectory, token_hash
-from shared.database import Database
+from shared.billers.directory import Actor, BillerDirectory, token_hash
 from shared.errors import DatabaseUnavailable
+from shared.storage.database import Database
+from shared.storage.schema import create_schema
 from tests.conftest import Clock, build_env
-from tools.cli import create_schema
 
 ODBC_DRIVER = "SQLite3"  # from Debian's libsqliteodbc, registered in /etc/odbcinst.ini
 
@@ -34,8 +34,9 @@ def directory(kind: str, tmp_path: Path) -> tuple[BillerDirectory, Clock]:
     # The ODBC driver cannot create a database file; the schema script creates it through sqlite3 first.
     create_schema(Database("Master", f"sqlite:{tmp_path / 'master.db'}"), "master")
     create_schema(Database("shard s1", f"sqlite:{tmp_path / 's1.db'}"), "shard")
-    return BillerDirectory(master, {"s1": shard}, ttl=60, max_entries=100, monotonic=clock.monotonic,
-                           now=clock.now), clock
+    return BillerDirectory(
+        master, {"s1": shard}, ttl=60, max_entries=100, monotonic=clock.monotonic, now=clock.now
+    ), clock
 
 
 def test_the_dialect_is_read_from_the_driver(kind: str, tmp_path: Path) -> None:
@@ -89,10 +90,17 @@ def test_reads_are_cached_for_the_revocation_bound(directory: tuple[BillerDirect
     assert not d.token(biller, jti).active  # type: ignore[union-attr]
 
 
-def test_an_unreachable_database_is_database_unavailable_without_its_connection_string(kind: str,
-                                                                                       tmp_path: Path) -> None:
-    d = BillerDirectory(Database("Master", connection(kind, tmp_path / "missing" / "m.db")), {}, ttl=60,
-                        max_entries=10, monotonic=lambda: 0.0, now=Clock().now)
+def test_an_unreachable_database_is_database_unavailable_without_its_connection_string(
+    kind: str, tmp_path: Path
+) -> None:
+    d = BillerDirectory(
+        Database("Master", connection(kind, tmp_path / "missing" / "m.db")),
+        {},
+        ttl=60,
+        max_entries=10,
+        monotonic=lambda: 0.0,
+        now=Clock().now,
+    )
     with pytest.raises(DatabaseUnavailable) as caught:
         d.biller(str(uuid.uuid4()))
     assert "Master" in caught.value.description and "missing" not in caught.value.description
@@ -102,7 +110,10 @@ def test_an_unreachable_database_is_database_unavailable_without_its_connection_
 def test_the_whole_exchange_runs_on_pyodbc(tmp_path: Path, key_folder: Path) -> None:
     (tmp_path / "master.db").touch()
     (tmp_path / "shard01.db").touch()
-    env = build_env(tmp_path, key_folder,
-                    master_db=f"odbc:Driver={ODBC_DRIVER};Database={tmp_path / 'master.db'}",
-                    shard_dbs=json.dumps({"shard01": f"odbc:Driver={ODBC_DRIVER};Database={tmp_path / 'shard01.db'}"}))
+    env = build_env(
+        tmp_path,
+        key_folder,
+        master_db=f"odbc:Driver={ODBC_DRIVER};Database={tmp_path / 'master.db'}",
+        shard_dbs=json.dumps({"shard01": f"odbc:Driver={ODBC_DRIVER};Database={tmp_path / 'shard01.db'}"}),
+    )
     assert env.exchange().status == 200

@@ -13,15 +13,24 @@ from typing import Any
 import pytest
 
 import function_app
-import shared.edge
-from shared.web import Response
+import shared.web.edge
+from shared.http import Response
 from tests.conftest import Env
-from tools.localhost import serve, serve_demo, stop
+from tools.demo_site import serve_demo
+from tools.kestrel import stop
+from tools.localhost import serve
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 
 
@@ -100,8 +109,9 @@ def sent_headers(page: Any, path: str) -> list[dict[str, str]]:
     return [r.all_headers() for r in page.seen["requests"] if r.url.endswith(path) and r.method == "GET"]
 
 
-@pytest.mark.parametrize(("flow", "used"), [("body", "body"), ("cookie", "cookie"), ("bootstrap", "bootstrap"),
-                                            ("auto", "bootstrap")])
+@pytest.mark.parametrize(
+    ("flow", "used"), [("body", "body"), ("cookie", "cookie"), ("bootstrap", "bootstrap"), ("auto", "bootstrap")]
+)
 def test_each_flow_shows_the_profile_cross_site(page: Any, sites: Sites, flow: str, used: str) -> None:
     result = open_demo(page, sites, flow)
     assert result["flow"] == used, result
@@ -148,9 +158,10 @@ def test_the_session_cookie_is_stored_as_a_host_cookie_with_no_domain(page: Any,
 
 
 def test_without_the_edge_answering_preflights_the_body_flow_fails_as_it_did_in_azure(
-        page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
+    page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Why the edge answers preflights: on Flex the host answers them itself, 204 with no CORS headers."""
-    monkeypatch.setattr(shared.edge, "preflight", lambda headers, development: Response(204))
+    monkeypatch.setattr(shared.web.edge, "preflight", lambda headers, development: Response(204))
     result = open_demo(page, sites, "body")
     assert result["error"]["status"] == 0, result  # the Bearer GET's preflight failed: a network error
     assert page.locator("payer-auth").get_attribute("data-state") == "error"
@@ -165,7 +176,8 @@ def test_the_body_flow_keeps_the_token_in_memory_only(page: Any, sites: Sites) -
 
 
 def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_cookie_but_reads_why(
-        page: Any, sites: Sites) -> None:
+    page: Any, sites: Sites
+) -> None:
     token = sites.env.mint("127.0.0.1:1")  # a domain no page here is served from
     page.goto(sites.demo(token) + "?flow=auto")
     page.wait_for_function("window.payerAuthResult !== undefined", timeout=15_000)
@@ -178,9 +190,10 @@ def test_a_page_whose_origin_does_not_match_the_biller_jwt_gets_no_token_and_no_
 
 
 def test_without_partitioned_chromium_drops_the_cookie_and_auto_falls_back_to_body(
-        page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch) -> None:
+    page: Any, sites: Sites, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Why the edge adds Partitioned: without it this third-party cookie never comes back."""
-    monkeypatch.setattr(shared.edge, "add_partitioned", lambda set_cookie, name: set_cookie)
+    monkeypatch.setattr(shared.web.edge, "add_partitioned", lambda set_cookie, name: set_cookie)
     result = open_demo(page, sites, "auto")
     assert result["flow"] == "body-fallback"
     assert page.context.cookies() == []

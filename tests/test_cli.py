@@ -11,23 +11,33 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
 def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
-    env = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(tmp_path / ".local"),
-           "PAYERAUTH_MASTER_DB": f"sqlite:{tmp_path / '.local' / 'master.db'}",
-           "PAYERAUTH_SHARD_DBS": json.dumps({"shard01": f"sqlite:{tmp_path / '.local' / 'shard01.db'}"})}
+    env = {
+        **os.environ,
+        "PAYERAUTH_LOCAL_DIR": str(tmp_path / ".local"),
+        "PAYERAUTH_MASTER_DB": f"sqlite:{tmp_path / '.local' / 'master.db'}",
+        "PAYERAUTH_SHARD_DBS": json.dumps({"shard01": f"sqlite:{tmp_path / '.local' / 'shard01.db'}"}),
+    }
 
     def run(*args: str, ok: bool = True, **extra_env: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "tools.cli", *args], cwd=ROOT, env={**env, **extra_env},
-                              capture_output=True,
-                              text=True, timeout=60, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "tools.cli", *args],
+            cwd=ROOT,
+            env={**env, **extra_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert (done.returncode == 0) == ok, done.stderr
         return done
+
     return run
 
 
@@ -69,15 +79,40 @@ def test_tenants_are_registered_listed_and_removed(cli, tmp_path: Path) -> None:
     cli("init")
     secret = tmp_path / "secret.b64"
     secret.write_text(base64.b64encode(b"s" * 32).decode())
-    cli("tenant", "add", "--id", "ACME", "--audience", "MondiaPortal", "--return-url", "https://acme.example/home",
-        "--frame-ancestor", "https://acme.example", "--hs256-secret-file", str(secret))
+    cli(
+        "tenant",
+        "add",
+        "--id",
+        "ACME",
+        "--audience",
+        "MondiaPortal",
+        "--return-url",
+        "https://acme.example/home",
+        "--frame-ancestor",
+        "https://acme.example",
+        "--hs256-secret-file",
+        str(secret),
+    )
     (row,) = [json.loads(line) for line in cli("tenant", "list").stdout.splitlines()]
     assert row["tenantId"] == "ACME" and row["algorithm"] == "HS256" and row["secretName"] == "tenant-ACME"
     assert base64.b64encode(b"s" * 32).decode() not in cli("tenant", "list").stdout
     short = tmp_path / "short.b64"
     short.write_text(base64.b64encode(b"s" * 16).decode())
-    done = cli("tenant", "add", "--id", "WEAK", "--audience", "a", "--return-url", "https://w.example/",
-               "--frame-ancestor", "https://w.example", "--hs256-secret-file", str(short), ok=False)
+    done = cli(
+        "tenant",
+        "add",
+        "--id",
+        "WEAK",
+        "--audience",
+        "a",
+        "--return-url",
+        "https://w.example/",
+        "--frame-ancestor",
+        "https://w.example",
+        "--hs256-secret-file",
+        str(short),
+        ok=False,
+    )
     assert "16 bytes; HS256 needs at least 32" in done.stderr
     cli("tenant", "remove", "ACME")
     assert cli("tenant", "list").stdout == ""
@@ -105,7 +140,7 @@ def test_revoke_and_rotate_say_when_running_instances_see_them(cli) -> None:  # 
 
 def test_a_dev_tenant_mints_a_login_token_the_login_route_accepts(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     import function_app
-    from shared.service import PayerAuth
+    from shared.app import PayerAuth
     from tests.conftest import Env, make_settings
 
     cli("init")

@@ -19,7 +19,8 @@ import pytest
 
 from tests.conftest import DEMO_ORIGIN, Env
 from tests.test_browser import OUTPUT, Sites, browser, page, sites  # noqa: F401 - fixtures reused
-from tools.localhost import serve_demo, stop
+from tools.demo_site import serve_demo
+from tools.kestrel import stop
 
 pytestmark = pytest.mark.browser
 CLIENT = Path(__file__).resolve().parent.parent / "client"
@@ -93,14 +94,17 @@ def revoked_token(env: Env, domain: str) -> str:
 
 # --- the demo page, one flow at a time ------------------------------------------------------
 
-@pytest.mark.parametrize(("flow", "shown"), [
-    ("auto", "Flow used: bootstrap (auto chose bootstrap: the browser sent the session cookie back"),
-    ("bootstrap", "Flow used: bootstrap (bootstrap was asked for)"),
-    ("cookie", "Flow used: cookie (cookie was asked for)"),
-    ("body", "Flow used: body (body was asked for)"),
-])
-def test_the_demo_says_which_flow_ran_and_highlights_its_link(page: Any, sites: Sites, flow: str,
-                                                              shown: str) -> None:
+
+@pytest.mark.parametrize(
+    ("flow", "shown"),
+    [
+        ("auto", "Flow used: bootstrap (auto chose bootstrap: the browser sent the session cookie back"),
+        ("bootstrap", "Flow used: bootstrap (bootstrap was asked for)"),
+        ("cookie", "Flow used: cookie (cookie was asked for)"),
+        ("body", "Flow used: body (body was asked for)"),
+    ],
+)
+def test_the_demo_says_which_flow_ran_and_highlights_its_link(page: Any, sites: Sites, flow: str, shown: str) -> None:
     settle(page, f"{sites.demo()}?flow={flow}")
     assert page.locator("#flow-report").inner_text().startswith(shown)
     assert page.locator("nav a[aria-current=page]").inner_text() == flow
@@ -112,11 +116,19 @@ def test_the_demo_says_which_flow_ran_and_highlights_its_link(page: Any, sites: 
 
 # --- errors a person can act on ---------------------------------------------------------------
 
+
 def test_an_origin_the_biller_jwt_does_not_name_is_shown_as_such_once(
-        page: Any, sites: Sites, readable_refusals: None) -> None:
+    page: Any, sites: Sites, readable_refusals: None
+) -> None:
     result = settle(page, sites.demo(sites.env.mint("127.0.0.1:1")) + "?flow=auto")
-    assert detail(result) == {"code": "origin_mismatch", "status": 400, "message": ORIGIN_MISMATCH,
-                              "retryAfter": None, "kind": "refused", "error": "invalid_request"}
+    assert detail(result) == {
+        "code": "origin_mismatch",
+        "status": 400,
+        "message": ORIGIN_MISMATCH,
+        "retryAfter": None,
+        "kind": "refused",
+        "error": "invalid_request",
+    }
     assert status_text(page) == ORIGIN_MISMATCH
     assert page.get_by_text(ORIGIN_MISMATCH).count() == 1  # the page does not repeat it
     assert page.locator("payer-auth [part~=retry]").is_hidden()  # retrying cannot help
@@ -124,16 +136,14 @@ def test_an_origin_the_biller_jwt_does_not_name_is_shown_as_such_once(
     shot(page, "error-origin-mismatch")
 
 
-def test_a_revoked_biller_jwt_is_shown_as_expired_or_revoked(page: Any, sites: Sites,
-                                                             readable_refusals: None) -> None:
+def test_a_revoked_biller_jwt_is_shown_as_expired_or_revoked(page: Any, sites: Sites, readable_refusals: None) -> None:
     result = settle(page, demo_with(sites, functools.partial(revoked_token, sites.env)) + "?flow=bootstrap")
     assert result["error"]["code"] == "jti_inactive"
     assert result["error"]["message"] == REJECTED == status_text(page)
     shot(page, "error-revoked")
 
 
-def test_an_expired_biller_jwt_is_shown_as_expired_or_revoked(page: Any, sites: Sites,
-                                                              readable_refusals: None) -> None:
+def test_an_expired_biller_jwt_is_shown_as_expired_or_revoked(page: Any, sites: Sites, readable_refusals: None) -> None:
     url = demo_with(sites, functools.partial(sites.env.mint, expires_in=60))
     sites.env.clock.advance(3600)
     result = settle(page, url + "?flow=body")
@@ -156,8 +166,9 @@ def test_a_service_whose_database_is_down_is_shown_as_unavailable_with_a_retry(p
     shot(page, "error-service-down")
 
 
-def test_the_retry_after_the_service_sends_is_shown_in_seconds(page: Any, sites: Sites,
-                                                              readable_refusals: None) -> None:
+def test_the_retry_after_the_service_sends_is_shown_in_seconds(
+    page: Any, sites: Sites, readable_refusals: None
+) -> None:
     url = sites.demo()
     (sites.env.tmp / "master.db").unlink()
     sites.env.clock.advance(sites.env.settings.revocation_bound + 1)  # past what the cache may serve
@@ -172,8 +183,14 @@ def test_no_network_is_told_apart_from_a_refusal(page: Any, sites: Sites) -> Non
     sites.servers.append(demo)
     demo.biller_jwt = sites.env.mint(demo.origin.removeprefix("http://"))
     result = settle(page, demo.origin + "/?flow=auto")
-    assert detail(result) == {"code": "network_error", "status": 0, "message": NETWORK, "retryAfter": None,
-                              "kind": "network", "error": "network_error"}
+    assert detail(result) == {
+        "code": "network_error",
+        "status": 0,
+        "message": NETWORK,
+        "retryAfter": None,
+        "kind": "network",
+        "error": "network_error",
+    }
     assert status_text(page) == NETWORK
     assert page.get_by_text(NETWORK).count() == 1  # shown once: the page does not repeat it
     shot(page, "error-network")
@@ -188,8 +205,9 @@ def test_retrying_keeps_the_focus_where_the_person_put_it(page: Any, sites: Site
     retry.focus()
     page.keyboard.press("Enter")
     page.locator(SETTLED).wait_for()
-    assert page.evaluate("document.querySelector('payer-auth').shadowRoot.activeElement?.getAttribute('part')") \
-        == "retry"
+    assert (
+        page.evaluate("document.querySelector('payer-auth').shadowRoot.activeElement?.getAttribute('part')") == "retry"
+    )
 
 
 def test_the_component_never_takes_the_focus(page: Any, sites: Sites) -> None:
@@ -201,6 +219,7 @@ def test_the_component_never_takes_the_focus(page: Any, sites: Sites) -> None:
 
 
 # --- accessibility -----------------------------------------------------------------------------
+
 
 def test_the_status_is_a_polite_live_region_in_the_accessibility_tree(page: Any, sites: Sites) -> None:
     settle(page, sites.demo() + "?flow=bootstrap")
@@ -223,7 +242,7 @@ def test_an_error_is_announced_through_the_status_region(page: Any, sites: Sites
 
 def contrast(foreground: str, background: str) -> float:
     def luminance(css: str) -> float:
-        r, g, b = (int(float(x)) / 255 for x in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+        r, g, b = (int(float(x)) / 255 for x in css[css.index("(") + 1 : css.index(")")].split(",")[:3])
         lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
         return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
@@ -253,12 +272,15 @@ def test_default_colours_meet_wcag_aa_contrast(page: Any, sites: Sites) -> None:
 
 # --- theming and text --------------------------------------------------------------------------
 
+
 def test_custom_properties_and_parts_theme_it_without_global_css(page: Any, sites: Sites) -> None:
     settle(page, sites.demo() + "?flow=body")
     sheets_before = page.evaluate("document.styleSheets.length")
-    page.add_style_tag(content="payer-auth { --payer-auth-color: rgb(10, 20, 30); --payer-auth-radius: 3px;"
-                               " --payer-auth-font: 20px/1.2 serif }"
-                               " payer-auth::part(label) { text-transform: uppercase }")
+    page.add_style_tag(
+        content="payer-auth { --payer-auth-color: rgb(10, 20, 30); --payer-auth-radius: 3px;"
+        " --payer-auth-font: 20px/1.2 serif }"
+        " payer-auth::part(label) { text-transform: uppercase }"
+    )
     host = page.locator("payer-auth")
     assert host.evaluate("e => getComputedStyle(e).color") == "rgb(10, 20, 30)"
     assert host.evaluate("e => getComputedStyle(e).borderTopLeftRadius") == "3px"
@@ -266,8 +288,9 @@ def test_custom_properties_and_parts_theme_it_without_global_css(page: Any, site
     assert page.locator("payer-auth [part~=label]").first.inner_text() == "BILLER"
     # Its own styles live in one adopted sheet inside its shadow root: nothing in the page's.
     assert page.evaluate("document.styleSheets.length") == sheets_before + 1  # the one added above
-    assert host.evaluate("e => [e.shadowRoot.adoptedStyleSheets.length, e.shadowRoot.querySelectorAll("
-                         "'style, link').length]") == [1, 0]
+    assert host.evaluate(
+        "e => [e.shadowRoot.adoptedStyleSheets.length, e.shadowRoot.querySelectorAll('style, link').length]"
+    ) == [1, 0]
 
 
 def test_text_comes_from_attributes_or_the_strings_property(page: Any, sites: Sites) -> None:
@@ -302,6 +325,7 @@ def test_the_demo_renders_styled_under_a_strict_csp(page: Any, sites: Sites) -> 
 
 # --- React -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def react_site() -> Iterator[str]:
     if not (REACT_DIST / "app.js").exists():
@@ -313,8 +337,7 @@ def react_site() -> Iterator[str]:
     stop(server)
 
 
-def test_the_react_example_keeps_the_body_token_in_react_memory_only(page: Any, sites: Sites,
-                                                                     react_site: str) -> None:
+def test_the_react_example_keeps_the_body_token_in_react_memory_only(page: Any, sites: Sites, react_site: str) -> None:
     token = sites.env.mint(react_site.removeprefix("http://"))
     page.goto(f"{react_site}/#api={sites.api_base}&jwt={token}&flow=body")
     page.get_by_text("Signed in with flow: body").wait_for(timeout=15_000)

@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 
-from shared.database import (
+from shared.errors import DatabaseUnavailable
+from shared.settings import Settings
+from shared.storage.database import (
     SQL_COPT_SS_ACCESS_TOKEN,
     TOKEN_EXCLUSIVE_KEYWORDS,
     Database,
@@ -23,9 +25,7 @@ from shared.database import (
     pack_access_token,
     without_keywords,
 )
-from shared.errors import DatabaseUnavailable
-from shared.settings import Settings
-from tools.cli import create_schema
+from shared.storage.schema import create_schema
 
 TOKEN = "eyJ0eXAiOiJKV1QifQ.eyJhdWQiOiJodHRwczovL2RhdGFiYXNlLndpbmRvd3MubmV0LyJ9.c2ln"
 
@@ -41,11 +41,15 @@ def test_the_token_is_packed_as_learn_describes_each_byte_followed_by_a_zero_and
 
 
 def test_keywords_the_driver_refuses_next_to_a_token_are_removed_and_braced_values_survive() -> None:
-    conn = ("Driver={ODBC Driver 18 for SQL Server};Server=tcp:s.database.windows.net,1433;Database=m;"
-            "authentication = ActiveDirectoryMsi;Encrypt=yes;App={a;b}}c}")
+    conn = (
+        "Driver={ODBC Driver 18 for SQL Server};Server=tcp:s.database.windows.net,1433;Database=m;"
+        "authentication = ActiveDirectoryMsi;Encrypt=yes;App={a;b}}c}"
+    )
     rewritten = without_keywords(conn, TOKEN_EXCLUSIVE_KEYWORDS)
-    assert rewritten == ("Driver={ODBC Driver 18 for SQL Server};Server=tcp:s.database.windows.net,1433;"
-                         "Database=m;Encrypt=yes;App={a;b}}c}")
+    assert rewritten == (
+        "Driver={ODBC Driver 18 for SQL Server};Server=tcp:s.database.windows.net,1433;"
+        "Database=m;Encrypt=yes;App={a;b}}c}"
+    )
     assert "uid" not in without_keywords("Driver=x;UID=u;PWD={p;w};Trusted_Connection=yes", TOKEN_EXCLUSIVE_KEYWORDS)
 
 
@@ -67,14 +71,15 @@ def recorded_connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[s
 
 @pytest.mark.odbc
 def test_with_a_token_pyodbc_gets_it_before_connecting_and_no_authentication_keyword(
-        tmp_path: Path, recorded_connects: list[tuple[str, dict[str, Any]]]) -> None:
+    tmp_path: Path, recorded_connects: list[tuple[str, dict[str, Any]]]
+) -> None:
     create_schema(Database("Master", f"sqlite:{tmp_path / 'm.db'}"), "master")
     setting = f"odbc:Driver=SQLite3;Database={tmp_path / 'm.db'};Authentication=ActiveDirectoryMsi"
     db = Database("Master", setting, access_token=lambda: TOKEN)
     with db.cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM AzureBillers")
         assert tuple(cursor.fetchone() or ()) == (0,)
-    (conn, kwargs), = recorded_connects
+    ((conn, kwargs),) = recorded_connects
     assert "authentication" not in conn.lower()
     assert kwargs["attrs_before"] == {SQL_COPT_SS_ACCESS_TOKEN: pack_access_token(TOKEN)}
     assert SQL_COPT_SS_ACCESS_TOKEN == 1256
@@ -82,7 +87,8 @@ def test_with_a_token_pyodbc_gets_it_before_connecting_and_no_authentication_key
 
 @pytest.mark.odbc
 def test_without_a_token_the_connection_string_is_passed_as_configured(
-        tmp_path: Path, recorded_connects: list[tuple[str, dict[str, Any]]]) -> None:
+    tmp_path: Path, recorded_connects: list[tuple[str, dict[str, Any]]]
+) -> None:
     create_schema(Database("Master", f"sqlite:{tmp_path / 'm.db'}"), "master")
     target = f"Driver=SQLite3;Database={tmp_path / 'm.db'}"
     with Database("Master", f"odbc:{target}").cursor():
@@ -92,7 +98,8 @@ def test_without_a_token_the_connection_string_is_passed_as_configured(
 
 @pytest.mark.odbc
 def test_an_identity_that_gets_no_token_is_a_503_naming_the_database_never_the_connection_string(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     def refused() -> str:
         raise ClientAuthenticationError("no identity")
 

@@ -12,13 +12,24 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
-from shared.billers import Actor
-from shared.certificates import generate_self_signed
+from shared.billers.directory import Actor
+from shared.jose.certificates import generate_self_signed
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
-PAYER_CLAIMS = {"iss", "aud", "sub", "urn:invoicecloud:billerguid", "urn:invoicecloud:usertype",
-                "urn:invoicecloud:origin", "iat", "nbf", "exp", "jti", "sid"}
+PAYER_CLAIMS = {
+    "iss",
+    "aud",
+    "sub",
+    "urn:invoicecloud:billerguid",
+    "urn:invoicecloud:usertype",
+    "urn:invoicecloud:origin",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "sid",
+}
 
 
 def published_key(env: Env, kid: str) -> jwt.PyJWK:
@@ -50,9 +61,14 @@ def test_body_delivery_returns_rfc8693_fields_and_a_payer_jwt_verifiable_with_th
     header = jwt.get_unverified_header(body["access_token"])
     assert header["typ"] == "at+jwt" and header["alg"] == "RS256"
     key = published_key(env, header["kid"])
-    claims = jwt.decode(body["access_token"], key.key, algorithms=["RS256"],
-                        audience="https://api.invoicecloud.com", issuer="http://localhost:7071",
-                        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False})
+    claims = jwt.decode(
+        body["access_token"],
+        key.key,
+        algorithms=["RS256"],
+        audience="https://api.invoicecloud.com",
+        issuer="http://localhost:7071",
+        options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+    )
     assert set(claims) >= PAYER_CLAIMS
     assert claims["urn:invoicecloud:billerguid"] == DEMO_BILLER_GUID
     assert claims["urn:invoicecloud:usertype"] == "payer"
@@ -63,8 +79,9 @@ def test_body_delivery_returns_rfc8693_fields_and_a_payer_jwt_verifiable_with_th
 
 def test_each_exchange_mints_a_new_anonymous_subject_and_session(env: Env) -> None:
     token = env.mint()
-    first, second = (jwt.decode(env.exchange(token).json()["access_token"], options={"verify_signature": False})
-                     for _ in range(2))
+    first, second = (
+        jwt.decode(env.exchange(token).json()["access_token"], options={"verify_signature": False}) for _ in range(2)
+    )
     assert first["sub"] != second["sub"] and first["sid"] != second["sid"] and first["jti"] != second["jti"]
 
 
@@ -76,8 +93,14 @@ def test_cookie_delivery_sets_a_secure_httponly_host_cookie_and_keeps_the_token_
     name, _, rest = cookie.partition("=")
     value, *attributes = [part.strip() for part in rest.split(";")]
     assert name == "__Host-payer_session"
-    assert {a.lower() for a in attributes} == {"max-age=900", "path=/", "secure", "httponly", "samesite=none",
-                                               "partitioned"}
+    assert {a.lower() for a in attributes} == {
+        "max-age=900",
+        "path=/",
+        "secure",
+        "httponly",
+        "samesite=none",
+        "partitioned",
+    }
     assert jwt.decode(value, options={"verify_signature": False})["urn:invoicecloud:usertype"] == "payer"
 
 
@@ -115,8 +138,15 @@ def test_another_origin_gets_no_token_but_may_read_why(env: Env) -> None:
     assert answer.header("Access-Control-Allow-Credentials") == "true" and answer.header("Vary") == "Origin"
 
 
-@pytest.mark.parametrize("origin", ["null", "http://evil.example", "http://127.0.0.1:8080, http://127.0.0.1:8080",
-                                    "http://127.0.0.1:8080,https://evil.example"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",
+        "http://evil.example",
+        "http://127.0.0.1:8080, http://127.0.0.1:8080",
+        "http://127.0.0.1:8080,https://evil.example",
+    ],
+)
 def test_an_origin_we_could_never_grant_gets_no_cors_grant_even_on_errors(env: Env, origin: str) -> None:
     answer = env.exchange(origin=origin)
     assert answer.status == 400 and "access_token" not in answer.json()
@@ -124,17 +154,24 @@ def test_an_origin_we_could_never_grant_gets_no_cors_grant_even_on_errors(env: E
 
 
 def test_every_refusal_of_the_token_routes_is_readable_by_a_grantable_page(env: Env) -> None:
-    for function, path in ((function_app.payer_token, "api/payer/token"),
-                           (function_app.payer_bootstrap, "api/payer/bootstrap")):
-        answer = env.call(function, "POST", path, body=b"grant_type=nope",
-                          headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN})
+    for function, path in (
+        (function_app.payer_token, "api/payer/token"),
+        (function_app.payer_bootstrap, "api/payer/bootstrap"),
+    ):
+        answer = env.call(
+            function,
+            "POST",
+            path,
+            body=b"grant_type=nope",
+            headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN},
+        )
         assert answer.status == 400
         assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
 
 
 def test_oauth_errors_carry_the_stable_reason_as_error_uri(env: Env) -> None:
     token = env.mint()
-    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, claims_of(token)["jti"], Actor(sub="test"))
+    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, str(claims_of(token)["jti"]), Actor(sub="test"))
     body = env.exchange(token).json()
     assert set(body) == {"error", "error_description", "error_uri"}
     assert body["error_uri"] == "https://payer-auth.invoicecloud.dev/problems/jti-inactive"
@@ -142,17 +179,25 @@ def test_oauth_errors_carry_the_stable_reason_as_error_uri(env: Env) -> None:
 
 def test_a_later_rejection_still_lets_the_matching_page_read_why(env: Env) -> None:
     token = env.mint()
-    env.service.biller_tokens.revoke(DEMO_BILLER_GUID, jwt.decode(token, options={"verify_signature": False})["jti"],
-                                     Actor(sub="test"))
+    env.service.biller_tokens.revoke(
+        DEMO_BILLER_GUID, jwt.decode(token, options={"verify_signature": False})["jti"], Actor(sub="test")
+    )
     answer = env.exchange(token)
     assert_rejected(answer, "revoked")
     assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
 
 
 def test_preflight_is_answered_for_json_posts(env: Env) -> None:
-    answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token",
-                      headers={"Origin": DEMO_ORIGIN, "Access-Control-Request-Method": "POST",
-                               "Access-Control-Request-Headers": "content-type"})
+    answer = env.call(
+        function_app.payer_token,
+        "OPTIONS",
+        "api/payer/token",
+        headers={
+            "Origin": DEMO_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
     assert answer.status == 204
     assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN
     assert "POST" in (answer.header("Access-Control-Allow-Methods") or "")
@@ -161,18 +206,24 @@ def test_preflight_is_answered_for_json_posts(env: Env) -> None:
 
 
 @pytest.mark.parametrize("origin", ["http://evil.example", "null", f"{DEMO_ORIGIN}, {DEMO_ORIGIN}"])
-@pytest.mark.parametrize(("function", "path"), [(function_app.payer_token, "api/payer/token"),
-                                                (function_app.payer_bootstrap, "api/payer/bootstrap"),
-                                                (function_app.payer_profile, "api/payer/profile"),
-                                                (function_app.payer_logout, "api/payer/logout")])
-def test_preflight_from_an_origin_we_could_never_grant_gets_no_grant(env: Env, function: object, path: str,
-                                                                     origin: str) -> None:
+@pytest.mark.parametrize(
+    ("function", "path"),
+    [
+        (function_app.payer_token, "api/payer/token"),
+        (function_app.payer_bootstrap, "api/payer/bootstrap"),
+        (function_app.payer_profile, "api/payer/profile"),
+        (function_app.payer_logout, "api/payer/logout"),
+    ],
+)
+def test_preflight_from_an_origin_we_could_never_grant_gets_no_grant(
+    env: Env, function: object, path: str, origin: str
+) -> None:
     answer = env.call(function, "OPTIONS", path, headers={"Origin": origin})
     assert answer.status == 204 and answer.header("Access-Control-Allow-Origin") is None
 
 
 def test_preflight_grants_only_an_origin_as_browsers_serialize_it(env: Env) -> None:
-    # The function and the edge share one rule (shared.cors.grantable): the grant is compared byte for byte.
+    # The function and the edge share one rule (shared.web.cors.grantable): the grant is compared byte for byte.
     answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token", headers={"Origin": "https://pay.example"})
     assert answer.header("Access-Control-Allow-Origin") == "https://pay.example"
     answer = env.call(function_app.payer_token, "OPTIONS", "api/payer/token", headers={"Origin": "https://Pay.Example"})
@@ -193,12 +244,15 @@ def test_wrong_grant_type_is_unsupported_grant_type(env: Env) -> None:
     assert_rejected(answer, "grant_type", error="unsupported_grant_type")
 
 
-@pytest.mark.parametrize(("change", "text"), [
-    ({"grant_type": "<drop>"}, "grant_type is required"),
-    ({"subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}, "subject_token_type"),
-    ({"subject_token": ""}, "subject_token is required"),
-    ({"token_delivery": "smoke-signal"}, "token_delivery"),
-])
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"grant_type": "<drop>"}, "grant_type is required"),
+        ({"subject_token_type": "urn:ietf:params:oauth:token-type:access_token"}, "subject_token_type"),
+        ({"subject_token": ""}, "subject_token is required"),
+        ({"token_delivery": "smoke-signal"}, "token_delivery"),
+    ],
+)
 def test_malformed_forms_are_invalid_requests(env: Env, change: dict[str, str], text: str) -> None:
     assert_rejected(env.exchange(fields=fields(env.mint(), **change)), text)
 
@@ -206,26 +260,42 @@ def test_malformed_forms_are_invalid_requests(env: Env, change: dict[str, str], 
 def test_a_field_sent_twice_is_rejected(env: Env) -> None:
     token = env.mint()
     body = f"grant_type={GRANT}&subject_token_type={JWT_TYPE}&subject_token={token}&subject_token={token}"
-    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
-                      headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN})
+    answer = env.call(
+        function_app.payer_token,
+        "POST",
+        "api/payer/token",
+        body=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN},
+    )
     assert_rejected(answer, "more than once")
 
 
 def test_a_json_key_sent_twice_is_rejected(env: Env) -> None:
     token = env.mint()
-    body = (f'{{"grant_type":"{GRANT}","subject_token_type":"{JWT_TYPE}",'
-            f'"subject_token":"{token}","subject_token":"{token}"}}')
-    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
-                      headers={"Content-Type": "application/json", "Origin": DEMO_ORIGIN})
+    body = (
+        f'{{"grant_type":"{GRANT}","subject_token_type":"{JWT_TYPE}",'
+        f'"subject_token":"{token}","subject_token":"{token}"}}'
+    )
+    answer = env.call(
+        function_app.payer_token,
+        "POST",
+        "api/payer/token",
+        body=body.encode(),
+        headers={"Content-Type": "application/json", "Origin": DEMO_ORIGIN},
+    )
     assert_rejected(answer, "more than once")
 
 
 @pytest.mark.parametrize("charset", ["utf-7", "iso-8859-1", "utf-16"])
 def test_a_form_in_another_charset_than_utf8_is_415(env: Env, charset: str) -> None:
     body = urlencode({"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": env.mint()})
-    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
-                      headers={"Content-Type": f"application/x-www-form-urlencoded; charset={charset}",
-                               "Origin": DEMO_ORIGIN})
+    answer = env.call(
+        function_app.payer_token,
+        "POST",
+        "api/payer/token",
+        body=body.encode(),
+        headers={"Content-Type": f"application/x-www-form-urlencoded; charset={charset}", "Origin": DEMO_ORIGIN},
+    )
     assert_rejected(answer, "UTF-8", status=415)
     assert answer.json()["error_uri"].endswith("/charset-unsupported")
 
@@ -233,15 +303,24 @@ def test_a_form_in_another_charset_than_utf8_is_415(env: Env, charset: str) -> N
 @pytest.mark.parametrize("charset", ["utf-8", "UTF-8", "utf8", '"UTF8"'])
 def test_a_form_declared_utf8_is_read(env: Env, charset: str) -> None:
     body = urlencode({"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": env.mint()})
-    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=body.encode(),
-                      headers={"Content-Type": f"application/x-www-form-urlencoded;charset={charset}",
-                               "Origin": DEMO_ORIGIN})
+    answer = env.call(
+        function_app.payer_token,
+        "POST",
+        "api/payer/token",
+        body=body.encode(),
+        headers={"Content-Type": f"application/x-www-form-urlencoded;charset={charset}", "Origin": DEMO_ORIGIN},
+    )
     assert answer.status == 200
 
 
 def test_an_unsupported_content_type_is_rejected(env: Env) -> None:
-    answer = env.call(function_app.payer_token, "POST", "api/payer/token", body=b"x",
-                      headers={"Content-Type": "text/plain", "Origin": DEMO_ORIGIN})
+    answer = env.call(
+        function_app.payer_token,
+        "POST",
+        "api/payer/token",
+        body=b"x",
+        headers={"Content-Type": "text/plain", "Origin": DEMO_ORIGIN},
+    )
     assert_rejected(answer, "x-www-form-urlencoded")
 
 
@@ -258,6 +337,7 @@ def test_a_token_over_8_kib_is_rejected(env: Env) -> None:
 def forge(header: dict[str, object], claims: dict[str, object], signature: bytes = b"sig") -> str:
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
     return ".".join([part(json.dumps(header).encode()), part(json.dumps(claims).encode()), part(signature)])
 
 
@@ -274,11 +354,12 @@ def test_hs256_signed_with_our_public_key_is_rejected(env: Env) -> None:
     from cryptography.hazmat.primitives import serialization
 
     public_pem = env.service.ic_keys.current().signer.public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     import hashlib
     import hmac
 
-    header = {"alg": "HS256", "typ": "JWT"}
+    header: dict[str, object] = {"alg": "HS256", "typ": "JWT"}
     unsigned = forge(header, claims_of(env.mint())).rsplit(".", 1)[0]
     mac = hmac.new(public_pem, unsigned.encode(), hashlib.sha256).digest()
     token = unsigned + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
@@ -302,8 +383,12 @@ def test_keys_named_by_jku_or_jwk_headers_are_ignored(env: Env) -> None:
     stranger = generate_self_signed("stranger", START).private_key
     assert isinstance(stranger, rsa.RSAPrivateKey)
     public = jwt.algorithms.RSAAlgorithm.to_jwk(stranger.public_key(), as_dict=True)
-    token = jwt.encode(claims_of(env.mint()), stranger, algorithm="RS256",
-                       headers={"jwk": public, "jku": "https://evil.example/jwks.json"})
+    token = jwt.encode(
+        claims_of(env.mint()),
+        stranger,
+        algorithm="RS256",
+        headers={"jwk": public, "jku": "https://evil.example/jwks.json"},
+    )
     assert_rejected(env.exchange(token), "trusted key")
 
 
@@ -315,11 +400,14 @@ def test_a_tampered_payload_is_rejected(env: Env) -> None:
     assert_rejected(env.exchange(f"{head}.{forged}.{signature}"), "signature")
 
 
-@pytest.mark.parametrize(("claim", "value", "text"), [
-    ("iss", "https://evil.example", "issuer"),
-    ("aud", "https://api.invoicecloud.com", "audience"),
-    ("aud", ["https://other.example"], "audience"),
-])
+@pytest.mark.parametrize(
+    ("claim", "value", "text"),
+    [
+        ("iss", "https://evil.example", "issuer"),
+        ("aud", "https://api.invoicecloud.com", "audience"),
+        ("aud", ["https://other.example"], "audience"),
+    ],
+)
 def test_wrong_issuer_or_audience_is_rejected(env: Env, claim: str, value: object, text: str) -> None:
     assert_rejected(env.exchange(env.mint(extra={claim: value})), text)
 
@@ -349,22 +437,28 @@ def test_a_missing_required_claim_is_rejected(env: Env, claim: str) -> None:
     assert_rejected(env.exchange(token), f"'{claim}'")
 
 
-@pytest.mark.parametrize("origin", [
-    "http://127.0.0.1:8081",             # another port
-    "http://localhost:8080",             # another host, though also loopback
-    "null",                              # opaque origin
-])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://127.0.0.1:8081",  # another port
+        "http://localhost:8080",  # another host, though also loopback
+        "null",  # opaque origin
+    ],
+)
 def test_origins_that_do_not_match_the_domain_are_rejected(env: Env, origin: str) -> None:
     answer = env.exchange(origin=origin)
     assert answer.status == 400 and answer.cookies() == [] and "access_token" not in answer.json()
 
 
-@pytest.mark.parametrize("origin", [
-    "https://evilbiller-site.com",
-    "https://biller-site.com.evil.example",
-    "https://biller-site.co",
-    "http://biller-site.com",
-])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evilbiller-site.com",
+        "https://biller-site.com.evil.example",
+        "https://biller-site.co",
+        "http://biller-site.com",
+    ],
+)
 def test_suffix_and_look_alike_hosts_do_not_match(env: Env, origin: str) -> None:
     assert_rejected(env.exchange(env.mint("biller-site.com"), origin=origin), "origin")
 
@@ -434,7 +528,7 @@ def test_an_unreachable_database_is_503_with_retry_after(env: Env) -> None:
 
 
 def test_a_cached_verification_ends_when_its_key_stops_being_trusted(env: Env) -> None:
-    from shared.keys import KeyVersion
+    from shared.jose.keys import KeyVersion
 
     token = env.mint()
     assert env.exchange(token).status == 200  # verified once, now cached
@@ -456,8 +550,12 @@ def test_keys_named_by_x5u_or_x5c_headers_are_ignored(env: Env) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
     chain = [base64.b64encode(c.public_bytes(Encoding.DER)).decode() for c in material.certificates]
-    token = jwt.encode(claims_of(env.mint()), material.private_key, algorithm="RS256",
-                       headers={"x5c": chain, "x5u": "https://evil.example/cert.pem"})
+    token = jwt.encode(
+        claims_of(env.mint()),
+        material.private_key,
+        algorithm="RS256",
+        headers={"x5c": chain, "x5u": "https://evil.example/cert.pem"},
+    )
     assert_rejected(env.exchange(token), "trusted key")
 
 
@@ -475,6 +573,7 @@ def test_pyjwt_decodes_a_biller_jwt_once_and_a_cache_hit_not_at_all(env: Env, mo
     def counting(self: jwt.PyJWS, *args: object, **kwargs: object) -> dict[str, object]:
         decodes.append(args[0])
         return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
     monkeypatch.setattr(jwt.PyJWS, "decode_complete", counting)
     token = env.mint()
     assert env.exchange(token).status == 200

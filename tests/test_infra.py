@@ -19,9 +19,9 @@ import pytest
 import yaml
 from pycep import BicepParser
 
-from shared import cors
-from shared.responses import PROBLEM_BASE
 from shared.settings import Settings
+from shared.web import cors
+from shared.web.responses import PROBLEM_BASE
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -67,11 +67,16 @@ def policy(name: str) -> ET.Element:
 
 def operation_ids() -> list[str]:
     document = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-    return [op["operationId"] for item in document["paths"].values()
-            for op in item.values() if isinstance(op, dict) and "operationId" in op]
+    return [
+        op["operationId"]
+        for item in document["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    ]
 
 
 # --- Bicep syntax -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=lambda p: str(p.relative_to(INFRA)))
 def test_every_bicep_file_parses(path: Path) -> None:
@@ -94,6 +99,7 @@ def test_templates_refer_to_files_that_exist() -> None:
 
 # --- Item 1: operation names ------------------------------------------------------------------
 
+
 def apim_operation_name(operation_id: str) -> str:
     """Learn, "API import restrictions and known issues", normalization rules for operationId:
     lower case; each run of non-alphanumeric characters becomes one dash; dashes trimmed on both
@@ -110,15 +116,20 @@ def test_operation_policies_name_the_operations_api_management_creates_from_open
     created = {apim_operation_name(op) for op in operation_ids()}
     phase2 = INFRA / "phase2.bicep"
     listed = [item["operation"] for item in bicep(phase2)["variables"]["operationPolicies"]["value"]]
-    existing = [body(r)["name"] for r in resources(phase2, "Microsoft.ApiManagement/service/apis/operations").values()
-                if isinstance(body(r)["name"], str) and body(r)["name"] != "item.operation"]
+    existing = [
+        body(r)["name"]
+        for r in resources(phase2, "Microsoft.ApiManagement/service/apis/operations").values()
+        if isinstance(body(r)["name"], str) and body(r)["name"] != "item.operation"
+    ]
     assert set(listed) | set(existing) <= created
-    assert {"payer-token", "payer-bootstrap", "tenant-login", "tenant-login-form", "payer-profile"} <= \
-        set(listed) | set(existing)
+    assert {"payer-token", "payer-bootstrap", "tenant-login", "tenant-login-form", "payer-profile"} <= set(
+        listed
+    ) | set(existing)
     assert not any("_" in name for name in [*listed, *existing])
 
 
 # --- Item 2: policy format agrees with the content ----------------------------------------------
+
 
 def test_every_policy_and_fragment_format_agrees_with_its_content() -> None:
     """'xml': the content is an XML document and its entities are decoded; 'rawxml': sent as is, so
@@ -128,13 +139,22 @@ def test_every_policy_and_fragment_format_agrees_with_its_content() -> None:
     for path in BICEP_FILES:
         variables = bicep(path).get("variables", {})
         for r in bicep(path)["resources"].values():
-            if not r["type"].startswith("Microsoft.ApiManagement/") or \
-                    not r["type"].endswith(("/policies", "/policyFragments")):
+            if not r["type"].startswith("Microsoft.ApiManagement/") or not r["type"].endswith(
+                ("/policies", "/policyFragments")
+            ):
                 continue
             props = body(r)["properties"]
-            files = [loaded_file(props["value"])] if loaded_file(props["value"]) else \
-                [loaded_file(v) for var in variables.values() if isinstance(var["value"], dict)
-                 for v in var["value"].values() if loaded_file(v)]
+            files = (
+                [loaded_file(props["value"])]
+                if loaded_file(props["value"])
+                else [
+                    loaded_file(v)
+                    for var in variables.values()
+                    if isinstance(var["value"], dict)
+                    for v in var["value"].values()
+                    if loaded_file(v)
+                ]
+            )
             assert files, f"{path.name}: {r['type']} value is not loaded from infra/apim/"
             for file in files:
                 content = (path.parent / str(file)).read_text()
@@ -154,6 +174,7 @@ def test_every_apim_file_is_well_formed_and_none_uses_a_cors_policy() -> None:
 
 
 # --- Item 3: validate-jwt in a second phase after the code is deployed ---------------------------
+
 
 def test_validate_jwt_is_applied_only_by_the_second_phase() -> None:
     jwt_files = {p.name for p in APIM.glob("*.xml") if policy(p.name).find(".//validate-jwt") is not None}
@@ -186,6 +207,7 @@ def test_the_second_phase_saves_validate_jwt_after_the_backend_and_api_policy_th
 
 # --- Item 4: plain SQL settings -------------------------------------------------------------------
 
+
 def app_settings() -> dict[str, Any]:
     site = bicep(INFRA / "modules" / "function-app.bicep")["resources"]["site"]["config"]
     return {s["name"]: s["value"] for s in site["properties"]["siteConfig"]["appSettings"]}
@@ -201,6 +223,7 @@ def test_sql_settings_are_plain_parameters_and_no_key_vault_reference_remains() 
 
 
 # --- Item 5: one Set-Cookie rule for several values ------------------------------------------------
+
 
 def test_the_function_app_sets_no_affinity_cookie() -> None:
     site = bicep(INFRA / "modules" / "function-app.bicep")["resources"]["site"]["config"]
@@ -249,6 +272,7 @@ def test_the_cookie_name_has_one_source_for_the_app_and_api_management() -> None
 
 # --- Item 6: only API Management reaches the functions ----------------------------------------------
 
+
 def test_api_management_sends_the_function_key_from_a_secret_named_value() -> None:
     """Learn, "Import an Azure Function App as an API in Azure API Management", Authorization."""
     phase2 = bicep(INFRA / "phase2.bicep")["resources"]
@@ -277,6 +301,7 @@ def test_every_function_but_health_requires_the_function_key() -> None:
 
 # --- Item 7: one public host --------------------------------------------------------------------------
 
+
 def test_issuer_discovery_and_jwks_live_under_one_public_host() -> None:
     main = bicep(INFRA / "main.bicep")
     assert "payerIssuer" not in main["parameters"]
@@ -292,12 +317,14 @@ def test_the_custom_domain_certificate_is_read_by_a_user_assigned_identity_that_
     text = (INFRA / "modules" / "apim.bicep").read_text()
     assert "type: 'SystemAssigned, UserAssigned'" in text
     assert "identityClientId: customDomainIdentityClientId" in text and "certificateSource: 'KeyVault'" in text
-    identity = resources(INFRA / "modules" / "custom-domain-identity.bicep",
-                         "Microsoft.ManagedIdentity/userAssignedIdentities")
+    identity = resources(
+        INFRA / "modules" / "custom-domain-identity.bicep", "Microsoft.ManagedIdentity/userAssignedIdentities"
+    )
     assert identity
 
 
 # --- Item 8: azd and az give the same environment ---------------------------------------------------------
+
 
 def test_main_parameters_json_passes_every_parameter_the_bicepparam_files_set() -> None:
     passed = set(json.loads((INFRA / "main.parameters.json").read_text())["parameters"])
@@ -317,8 +344,10 @@ def test_deploy_time_variables_have_their_own_prefix() -> None:
     names = set(re.findall(r"\$\{(\w+)", (INFRA / "main.parameters.json").read_text()))
     for path in INFRA.glob("env/*.bicepparam"):
         names |= set(re.findall(r"readEnvironmentVariable\('(\w+)'", path.read_text()))
-    names |= set(bicep(INFRA / "main.bicep").get("outputs", {}) or
-                 re.findall(r"^output (\w+) ", (INFRA / "main.bicep").read_text(), re.MULTILINE))
+    names |= set(
+        bicep(INFRA / "main.bicep").get("outputs", {})
+        or re.findall(r"^output (\w+) ", (INFRA / "main.bicep").read_text(), re.MULTILINE)
+    )
     names |= set(re.findall(r"\$\{?(PAYERAUTH_\w+|AZURE_\w+)", (INFRA / "hooks" / "postdeploy.sh").read_text()))
     assert names
     for name in names:
@@ -326,11 +355,13 @@ def test_deploy_time_variables_have_their_own_prefix() -> None:
 
 
 def test_service_api_uri_is_the_gateway() -> None:
-    assert re.search(r"^output SERVICE_API_URI string = apim\.outputs\.gatewayUrl$",
-                     (INFRA / "main.bicep").read_text(), re.MULTILINE)
+    assert re.search(
+        r"^output SERVICE_API_URI string = apim\.outputs\.gatewayUrl$", (INFRA / "main.bicep").read_text(), re.MULTILINE
+    )
 
 
 # --- Item 9: API Management's own refusals follow the contract ----------------------------------------------
+
 
 def refusal(fragment: str, condition: str) -> ET.Element:
     for when in policy(fragment).findall("choose/when"):
@@ -356,9 +387,14 @@ def test_a_failed_validate_jwt_answers_401_problem_json_with_www_authenticate() 
     assert f'"{PROBLEM_BASE}' in body and '"status", 401' in body
 
 
-@pytest.mark.parametrize(("fragment", "media_type"), [("refusal-oauth.xml", "application/json"),
-                                                       ("refusal-problem.xml", "application/problem+json"),
-                                                       ("refusal-login.xml", "text/html; charset=utf-8")])
+@pytest.mark.parametrize(
+    ("fragment", "media_type"),
+    [
+        ("refusal-oauth.xml", "application/json"),
+        ("refusal-problem.xml", "application/problem+json"),
+        ("refusal-login.xml", "text/html; charset=utf-8"),
+    ],
+)
 def test_a_rate_limit_answers_429_with_retry_after_in_the_routes_error_style(fragment: str, media_type: str) -> None:
     response = refusal(fragment, 'Reason == "RateLimitExceeded"')
     assert response.find("set-status").attrib["code"] == "429"  # type: ignore[union-attr]
@@ -372,8 +408,9 @@ def test_a_rate_limit_answers_429_with_retry_after_in_the_routes_error_style(fra
     elif fragment == "refusal-problem.xml":
         assert json.loads(body)["type"] == PROBLEM_BASE + "rate-limited"
     else:
-        assert "<code>rate_limited</code>" in body and "frame-ancestors 'none'" in \
-            (headers["Content-Security-Policy"].findtext("value") or "")
+        assert "<code>rate_limited</code>" in body and "frame-ancestors 'none'" in (
+            headers["Content-Security-Policy"].findtext("value") or ""
+        )
 
 
 @pytest.mark.parametrize("fragment", ["refusal-oauth.xml", "refusal-problem.xml", "api-policy.xml"])
@@ -397,24 +434,28 @@ def grantable_origin_pattern() -> re.Pattern[str]:
     return re.compile(found.group(1))
 
 
-@pytest.mark.parametrize(("origin", "grantable"), [
-    ("https://biller-site.com", True),
-    ("https://pay.biller-site.com:8443", True),
-    ("https://xn--bcher-kva.example", True),
-    ("null", False),
-    ("", False),
-    ("https://a.example,https://b.example", False),  # two Origin headers, comma-joined by GetValueOrDefault
-    ("https://a.example https://b.example", False),
-    ("http://biller-site.com", False),
-    ("https://biller-site.com/", False),
-    ("https://user@biller-site.com", False),
-    ("https://-bad.example", False),
-])
+@pytest.mark.parametrize(
+    ("origin", "grantable"),
+    [
+        ("https://biller-site.com", True),
+        ("https://pay.biller-site.com:8443", True),
+        ("https://xn--bcher-kva.example", True),
+        ("null", False),
+        ("", False),
+        ("https://a.example,https://b.example", False),  # two Origin headers, comma-joined by GetValueOrDefault
+        ("https://a.example https://b.example", False),
+        ("http://biller-site.com", False),
+        ("https://biller-site.com/", False),
+        ("https://user@biller-site.com", False),
+        ("https://-bad.example", False),
+    ],
+)
 def test_the_grantable_origin_rule_is_one_serialized_https_origin(origin: str, grantable: bool) -> None:
     assert bool(grantable_origin_pattern().fullmatch(origin)) is grantable
 
 
 # --- Issue 13 item 1: API Management answers preflights ------------------------------------------------
+
 
 def test_preflights_for_our_routes_are_answered_by_api_management() -> None:
     when = policy("api-policy.xml").find("inbound/choose/when")
@@ -435,23 +476,35 @@ def test_preflights_for_our_routes_are_answered_by_api_management() -> None:
 
 
 def test_the_preflight_grants_only_the_requested_method_and_headers_each_route_allows() -> None:
-    variables = {v.attrib["name"]: v.attrib["value"] for v in
-                 policy("api-policy.xml").findall("inbound/choose/when/set-variable")}
+    variables = {
+        v.attrib["name"]: v.attrib["value"]
+        for v in policy("api-policy.xml").findall("inbound/choose/when/set-variable")
+    }
     assert '"/payer/profile") ? "GET" : "POST"' in variables["preflightMethod"]
     assert 'requested == allowed ? allowed : ""' in variables["preflightMethod"]
     headers = variables["preflightHeaders"]
     assert '{ "authorization" } : new[] { "content-type" }' in headers and "allowed.Contains(h)" in headers
     preflighted = {op for op in operation_ids() if op.endswith("_preflight")}
-    assert preflighted == {"payer_token_preflight", "payer_bootstrap_preflight", "payer_profile_preflight",
-                           "payer_logout_preflight"}
+    assert preflighted == {
+        "payer_token_preflight",
+        "payer_bootstrap_preflight",
+        "payer_profile_preflight",
+        "payer_logout_preflight",
+    }
 
 
 # --- Item 10: rate limits per purpose ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("file", "family"), [("exchange-operation.xml", "exchange"),
-                                              ("bootstrap-operation.xml", "bootstrap"),
-                                              ("login-operation.xml", "login"),
-                                              ("protected-operation.xml", "session")])
+
+@pytest.mark.parametrize(
+    ("file", "family"),
+    [
+        ("exchange-operation.xml", "exchange"),
+        ("bootstrap-operation.xml", "bootstrap"),
+        ("login-operation.xml", "login"),
+        ("protected-operation.xml", "session"),
+    ],
+)
 def test_rate_limit_keys_are_prefixed_per_family_and_limits_are_parameters(file: str, family: str) -> None:
     """Learn, "Limit call rate by key": one counter per key value across all scopes."""
     limit = policy(file).find("inbound/rate-limit-by-key")
@@ -474,6 +527,7 @@ def test_each_family_has_a_named_value_fed_by_its_parameter() -> None:
 
 
 # --- Item 11: OpenAPI import fidelity -------------------------------------------------------------------------
+
 
 def test_required_query_parameters_stay_query_parameters() -> None:
     """Learn, "API import restrictions and known issues": translateRequiredQueryParameters."""
@@ -513,6 +567,7 @@ def test_the_imported_openapi_document_is_openapi_yaml_as_it_is_now() -> None:
 
 # --- Item 12: do not overwrite IC's procedure ---------------------------------------------------------------
 
+
 def test_the_t_sql_we_own_never_creates_or_alters_ics_objects() -> None:
     sql = INFRA / "sql" / "sqlserver"
     for name in ("master.sql", "shard.sql"):
@@ -529,6 +584,7 @@ def test_the_t_sql_we_own_never_creates_or_alters_ics_objects() -> None:
 
 
 # --- Item 13: least privilege for keys -------------------------------------------------------------------------
+
 
 def test_the_app_reads_named_secrets_of_the_ic_vault_and_a_vault_of_its_own() -> None:
     """Learn, "Provide access to Key Vault keys, certificates, and secrets with Azure RBAC"."""
@@ -556,8 +612,9 @@ def test_local_development_keeps_one_key() -> None:
 
 # --- Also: diagnostics, always ready ----------------------------------------------------------------------------
 
+
 def test_api_management_diagnostics_mask_the_token_query_parameter_and_cookies() -> None:
-    diagnostics, = resources(INFRA / "modules" / "apim.bicep", "Microsoft.ApiManagement/service/diagnostics").values()
+    (diagnostics,) = resources(INFRA / "modules" / "apim.bicep", "Microsoft.ApiManagement/service/diagnostics").values()
     props = diagnostics["config"]["properties"]
     assert props["loggerId"] == "logger.id" or "logger" in json.dumps(props["loggerId"])
     masks = object_variable(INFRA / "modules" / "apim.bicep", "masks")
@@ -574,14 +631,20 @@ def test_always_ready_instances_are_a_parameter_for_the_http_group() -> None:
     text = (INFRA / "modules" / "function-app.bicep").read_text()
     assert "name: 'http'" in text and "instanceCount: alwaysReadyHttpInstances" in text
     assert bicep(INFRA / "main.bicep")["parameters"]["alwaysReadyHttpInstances"]["default"] == 0
-    assert re.search(r"^param alwaysReadyHttpInstances = [1-9]", (INFRA / "env" / "prod.bicepparam").read_text(),
-                     re.MULTILINE)
+    assert re.search(
+        r"^param alwaysReadyHttpInstances = [1-9]", (INFRA / "env" / "prod.bicepparam").read_text(), re.MULTILINE
+    )
 
 
 # --- Settings and secrets --------------------------------------------------------------------------------------------
 
-PLATFORM_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage", "AzureWebJobsStorage__accountName",
-                     "AzureWebJobsStorage__credential", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+PLATFORM_SETTINGS = {
+    "FUNCTIONS_WORKER_RUNTIME",
+    "AzureWebJobsStorage",
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+}
 
 
 def settings_read_by_code() -> set[str]:
@@ -601,11 +664,13 @@ def test_every_setting_the_code_reads_is_provisioned_and_in_the_example_and_the_
 def test_no_secret_is_in_a_template_or_parameter_file() -> None:
     for path in [*INFRA.rglob("*.bicep"), *INFRA.rglob("*.bicepparam"), *INFRA.rglob("*.json"), ROOT / "azure.yaml"]:
         text = path.read_text()
-        assert not re.search(r"(?i)(password|pwd=|accountkey=|instrumentationkey=|sharedaccesskey|clientsecret)",
-                             text), path
+        assert not re.search(
+            r"(?i)(password|pwd=|accountkey=|instrumentationkey=|sharedaccesskey|clientsecret)", text
+        ), path
 
 
 # --- The postdeploy hook, run with stand-ins for curl and az -------------------------------------------------------
+
 
 def run_hook(tmp_path: Path, public_base_url: str, health_status: str = "200") -> tuple[int, str, list[str]]:
     import os
@@ -618,19 +683,26 @@ def run_hook(tmp_path: Path, public_base_url: str, health_status: str = "200") -
     (bin_dir / "az").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{calls}"\n')
     for tool in ("curl", "az"):
         (bin_dir / tool).chmod(0o755)
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "AZURE_RESOURCE_GROUP": "rg-payerauth-dev",
-           "AZURE_FUNCTION_APP_NAME": "func-abc", "PAYERAUTH_DEPLOY_APIM_NAME": "apim-abc",
-           "PAYERAUTH_DEPLOY_FUNCTION_HOST": "func-abc.azurewebsites.net", "AZURE_SUBSCRIPTION_ID": "sub-1",
-           "PAYERAUTH_DEPLOY_PUBLIC_BASE_URL": public_base_url, "PAYERAUTH_DEPLOY_WAIT_ATTEMPTS": "1"}
-    done = subprocess.run(["sh", str(INFRA / "hooks" / "postdeploy.sh")], env=env, capture_output=True, text=True,
-                          check=False)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "AZURE_RESOURCE_GROUP": "rg-payerauth-dev",
+        "AZURE_FUNCTION_APP_NAME": "func-abc",
+        "PAYERAUTH_DEPLOY_APIM_NAME": "apim-abc",
+        "PAYERAUTH_DEPLOY_FUNCTION_HOST": "func-abc.azurewebsites.net",
+        "AZURE_SUBSCRIPTION_ID": "sub-1",
+        "PAYERAUTH_DEPLOY_PUBLIC_BASE_URL": public_base_url,
+        "PAYERAUTH_DEPLOY_WAIT_ATTEMPTS": "1",
+    }
+    done = subprocess.run(
+        ["sh", str(INFRA / "hooks" / "postdeploy.sh")], env=env, capture_output=True, text=True, check=False
+    )
     return done.returncode, done.stderr, calls.read_text().splitlines() if calls.exists() else []
 
 
 def test_the_hook_deploys_the_second_phase_once_the_code_answers(tmp_path: Path) -> None:
     code, _, calls = run_hook(tmp_path, "https://apim-abc.azure-api.net")
     assert code == 0
-    call, = calls
+    (call,) = calls
     assert call.startswith("deployment group create --subscription sub-1 --resource-group rg-payerauth-dev")
     assert "phase2.bicep" in call and "apimName=apim-abc functionAppName=func-abc" in call
 

@@ -16,11 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from joserfc import jwt as joserfc_jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
-from shared import jws
-from shared.certificates import generate_self_signed
 from shared.errors import InvalidRequest
-from shared.keys import KeyRing, KeyVersion
-from shared.tokens import MAX_TOKEN_BYTES, TokenRules, verify
+from shared.jose import jws
+from shared.jose.certificates import generate_self_signed
+from shared.jose.keys import KeyRing, KeyVersion
+from shared.jose.verify import MAX_TOKEN_BYTES, TokenRules, verify
 from tests.conftest import START
 from tests.raw_jws import b64, sign_raw
 
@@ -35,16 +35,26 @@ class OneKeySource:
     description = "one key"
 
     def __init__(self, algorithm: str) -> None:
-        self.version = KeyVersion("v1", generate_self_signed("k", START - dt.timedelta(days=1),
-                                                            algorithm=algorithm), START - dt.timedelta(days=1))
+        self.version = KeyVersion(
+            "v1",
+            generate_self_signed("k", START - dt.timedelta(days=1), algorithm=algorithm),
+            START - dt.timedelta(days=1),
+        )
 
     def load(self) -> list[KeyVersion]:
         return [self.version]
 
 
 def rules(*algorithms: str, typ: frozenset[str | None] = frozenset({None, "JWT"})) -> TokenRules:
-    return TokenRules(kind="test JWT", algorithms=frozenset(algorithms), issuer="me", audience="you", required=(),
-                      require_exp=True, allowed_typ=typ)
+    return TokenRules(
+        kind="test JWT",
+        algorithms=frozenset(algorithms),
+        issuer="me",
+        audience="you",
+        required=(),
+        require_exp=True,
+        allowed_typ=typ,
+    )
 
 
 def check(token: str, key: Any, *algorithms: str) -> dict[str, Any]:
@@ -71,11 +81,14 @@ def test_joserfc_verifies_what_our_key_ring_signs(algorithm: str, joserfc_key: A
     assert decoded.claims == CLAIMS
 
 
-@pytest.mark.parametrize(("algorithm", "private", "public"), [
-    ("RS256", RSAKey.import_key(RSA_KEY), RSA_KEY.public_key()),
-    ("ES256", ECKey.import_key(EC_KEY), EC_KEY.public_key()),
-    ("HS256", OctKey.import_key(SECRET), SECRET),
-])
+@pytest.mark.parametrize(
+    ("algorithm", "private", "public"),
+    [
+        ("RS256", RSAKey.import_key(RSA_KEY), RSA_KEY.public_key()),
+        ("ES256", ECKey.import_key(EC_KEY), EC_KEY.public_key()),
+        ("HS256", OctKey.import_key(SECRET), SECRET),
+    ],
+)
 def test_we_verify_what_joserfc_signs_and_nothing_else(algorithm: str, private: Any, public: Any) -> None:
     token = joserfc_jwt.encode({"alg": algorithm, "kid": "k2"}, CLAIMS, private, algorithms=[algorithm])
     assert check(token, public, algorithm) == CLAIMS
@@ -94,21 +107,37 @@ def test_a_signature_by_another_key_does_not_verify() -> None:
 # --- the pre-check ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("token", ["a.b", "a.b.c.d", "!!!!.e30.AA", "e30=.e30.AA", "W10.e30.AA", "bnVsbA.e30.AA",
-                                   "e30.e30.A", "e30.e31.AA", "e30.W10.AA", "e30.e30.AA=="])
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a.b",
+        "a.b.c.d",
+        "!!!!.e30.AA",
+        "e30=.e30.AA",
+        "W10.e30.AA",
+        "bnVsbA.e30.AA",
+        "e30.e30.A",
+        "e30.e31.AA",
+        "e30.W10.AA",
+        "e30.e30.AA==",
+    ],
+)
 def test_malformed_compact_serializations_are_refused(token: str) -> None:
     with pytest.raises(jws.MalformedJWS):
         jws.precheck(token, max_bytes=MAX_TOKEN_BYTES)
 
 
-@pytest.mark.parametrize(("header", "payload", "text"), [
-    ('{"alg":"RS256","alg":"RS256"}', "{}", "duplicate member 'alg'"),
-    ('{"alg":"RS256"}', '{"a":{"b":1,"b":1}}', "duplicate member 'b'"),
-    ('{"alg":"RS256"}', '{"exp":NaN}', "NaN is not a JSON number"),
-    ('{"alg":"RS256"}', '{"exp":-Infinity}', "-Infinity is not a JSON number"),
-    ('{"alg":"RS256","x":Infinity}', "{}", "Infinity is not a JSON number"),
-    ('{"alg":"RS256"}', '"a string"', "payload is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("header", "payload", "text"),
+    [
+        ('{"alg":"RS256","alg":"RS256"}', "{}", "duplicate member 'alg'"),
+        ('{"alg":"RS256"}', '{"a":{"b":1,"b":1}}', "duplicate member 'b'"),
+        ('{"alg":"RS256"}', '{"exp":NaN}', "NaN is not a JSON number"),
+        ('{"alg":"RS256"}', '{"exp":-Infinity}', "-Infinity is not a JSON number"),
+        ('{"alg":"RS256","x":Infinity}', "{}", "Infinity is not a JSON number"),
+        ('{"alg":"RS256"}', '"a string"', "payload is not a JSON object"),
+    ],
+)
 def test_json_that_parsers_read_differently_is_refused(header: str, payload: str, text: str) -> None:
     with pytest.raises(jws.MalformedJWS, match=text):
         jws.precheck(sign_raw(RSA_KEY, header, payload), max_bytes=MAX_TOKEN_BYTES)
@@ -120,8 +149,14 @@ def test_a_payload_that_is_not_utf8_is_refused() -> None:
         jws.precheck(token, max_bytes=MAX_TOKEN_BYTES)
 
 
-@pytest.mark.parametrize("header", [{"alg": "RS256", "crit": ["exp"], "exp": 1},
-                                    {"alg": "RS256", "b64": False, "crit": ["b64"]}, {"alg": "RS256", "b64": True}])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "RS256", "crit": ["exp"], "exp": 1},
+        {"alg": "RS256", "b64": False, "crit": ["b64"]},
+        {"alg": "RS256", "b64": True},
+    ],
+)
 def test_crit_and_b64_headers_are_refused(header: dict[str, Any]) -> None:
     assert refusal(sign_raw(RSA_KEY, json.dumps(header), json.dumps(CLAIMS))) == "token_crit_unsupported"
 
@@ -134,8 +169,7 @@ def test_a_token_over_the_size_cap_is_refused_before_it_is_decoded() -> None:
 
 
 def test_hs256_keyed_with_our_rsa_public_key_is_refused() -> None:
-    pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM,
-                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = RSA_KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     token = sign_raw(pem, '{"alg":"HS256"}', json.dumps(CLAIMS))
     assert refusal(token) == "token_alg_not_allowed"  # RS256 kinds never take HS256
     assert refusal(token, pem, "HS256") == "token_signature_invalid"  # and PyJWT refuses a PEM as an HMAC secret
@@ -150,8 +184,12 @@ def test_algorithms_outside_the_kinds_are_refused(alg: str) -> None:
 @pytest.mark.parametrize("header", ["jwk", "jku", "x5u", "x5c"])
 def test_key_headers_are_ignored(header: str) -> None:
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    named = {"jwk": RSAKey.import_key(stranger.public_key()).as_dict(), "jku": "https://evil.example/jwks",
-             "x5u": "https://evil.example/cert.pem", "x5c": ["MIIB"]}[header]
+    named = {
+        "jwk": RSAKey.import_key(stranger.public_key()).as_dict(),
+        "jku": "https://evil.example/jwks",
+        "x5u": "https://evil.example/cert.pem",
+        "x5c": ["MIIB"],
+    }[header]
     token = sign_raw(stranger, json.dumps({"alg": "RS256", header: named}), json.dumps(CLAIMS))
     assert refusal(token) == "token_signature_invalid"
 
@@ -159,14 +197,16 @@ def test_key_headers_are_ignored(header: str) -> None:
 def test_no_code_of_ours_computes_or_checks_a_jws_signature() -> None:
     """Signatures over a signing input are PyJWT's (certificates.py signs X.509 certificates, not JWS)."""
     primitives = {"PKCS1v15", "ECDSA", "encode_dss_signature", "decode_dss_signature"}
-    for path in (ROOT / "shared").glob("*.py"):
+    for path in (ROOT / "shared").rglob("*.py"):
         if path.name == "certificates.py":
             continue
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Name) and node.id in primitives:
                 found.add(node.id)
-            elif isinstance(node, ast.Attribute) and (node.attr in primitives | {"verify"} or (
-                    node.attr == "new" and isinstance(node.value, ast.Name) and node.value.id == "hmac")):
+            elif isinstance(node, ast.Attribute) and (
+                node.attr in primitives | {"verify"}
+                or (node.attr == "new" and isinstance(node.value, ast.Name) and node.value.id == "hmac")
+            ):
                 found.add(node.attr)  # key.verify(...), padding.PKCS1v15(), hmac.new(...)
         assert not found, f"{path.name} does JWS cryptography itself: {found}"

@@ -1,5 +1,5 @@
 """The local host behaves as the Flex Consumption host behind API Management (tools/localhost.py,
-tools/functions_host.py, shared/edge.py), and as `func start` with --platform core-tools."""
+tools/functions_host.py, shared/web/edge.py), and as `func start` with --platform core-tools."""
 
 from __future__ import annotations
 
@@ -20,41 +20,51 @@ import azure.functions as func
 import pytest
 
 import function_app
-from shared import cors
-from shared.edge import preflight
+from shared.web import cors
+from shared.web.edge import preflight
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Env
-from tools.functions_host import FunctionsHost, RawRequest, RawResponse, decoded_path, rpc_cookie_header
-from tools.localhost import (
-    DEFAULT_BODY_LIMIT,
-    RoundRobin,
-    body_limit,
-    demo_biller_jwt,
+from tools.demo_site import demo_biller_jwt, serve_demo
+from tools.functions_host import (
+    FunctionsHost,
+    RawRequest,
+    RawResponse,
+    decoded_path,
     encode_response,
-    host_route_prefix,
-    listen,
     route_pattern,
-    serve,
-    serve_demo,
-    serve_instances,
-    stop,
+    rpc_cookie_header,
 )
+from tools.instances import RoundRobin, serve_instances
+from tools.kestrel import DEFAULT_BODY_LIMIT, Answer, body_limit, listen, stop
+from tools.local_settings import host_route_prefix
+from tools.localhost import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
 HOST_HEADERS = {"server", "date", "content-length", "connection"}  # all an answer of the host's own carries
-PREFLIGHT = [("Origin", DEMO_ORIGIN), ("Access-Control-Request-Method", "GET"),
-             ("Access-Control-Request-Headers", "authorization")]
+PREFLIGHT = [
+    ("Origin", DEMO_ORIGIN),
+    ("Access-Control-Request-Method", "GET"),
+    ("Access-Control-Request-Headers", "authorization"),
+]
 
 
 # --- plumbing ---------------------------------------------------------------------------------
 
-def send(server: ThreadingHTTPServer, method: str, target: str, headers: list[tuple[str, str]] | None = None,
-         body: bytes = b"") -> http.client.HTTPResponse:
+
+def send(
+    server: ThreadingHTTPServer,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+) -> http.client.HTTPResponse:
     """One request, headers exactly as given (repeated ones too)."""
-    connection = http.client.HTTPConnection(*server.server_address[:2], timeout=20)  # type: ignore[misc]
+    host, port = server.server_address[:2]
+    connection = http.client.HTTPConnection(str(host), port, timeout=20)
     headers = headers or []
-    connection.putrequest(method, target, skip_host=any(k.lower() == "host" for k, _ in headers),
-                          skip_accept_encoding=True)
+    connection.putrequest(
+        method, target, skip_host=any(k.lower() == "host" for k, _ in headers), skip_accept_encoding=True
+    )
     for name, value in headers:
         connection.putheader(name, value)
     if body or method in ("POST", "PUT", "PATCH"):
@@ -71,8 +81,9 @@ def assert_host_answer(answer: http.client.HTTPResponse, status: int) -> None:
 
 
 def exchange_body(env: Env, delivery: str = "body") -> bytes:
-    return urlencode({"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": env.mint(),
-                      "token_delivery": delivery}).encode()
+    return urlencode(
+        {"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": env.mint(), "token_delivery": delivery}
+    ).encode()
 
 
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
@@ -110,8 +121,12 @@ echo_app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 @echo_app.route(route="echo/{name}", methods=["GET", "POST"])
 def echo(req: func.HttpRequest) -> func.HttpResponse:
-    seen = {"headers": dict(req.headers.items()), "params": dict(req.params), "route": dict(req.route_params),
-            "url": req.url}
+    seen = {
+        "headers": dict(req.headers.items()),
+        "params": dict(req.params),
+        "route": dict(req.route_params),
+        "url": req.url,
+    }
     return func.HttpResponse(json.dumps(seen), mimetype="application/json")
 
 
@@ -157,6 +172,7 @@ def echoed(server: ThreadingHTTPServer, target: str, headers: list[tuple[str, st
 
 # --- routing by the app's own bindings --------------------------------------------------------------
 
+
 def test_host_json_sets_an_empty_route_prefix() -> None:
     assert host_route_prefix() == ""
 
@@ -164,7 +180,7 @@ def test_host_json_sets_an_empty_route_prefix() -> None:
 def test_every_registered_function_is_routed_by_its_own_bindings() -> None:
     host = FunctionsHost(function_app.app, "", function_key="k")
     routes = {r.name: r for r in host.routes}
-    assert routes["payer_token"].methods == {"POST", "OPTIONS"}
+    assert routes["payer_token"].methods == frozenset({"POST", "OPTIONS"})
     assert routes["jwks"].pattern.fullmatch(".well-known/jwks.json")
     assert not routes["jwks"].pattern.fullmatch(".well-known/jwksXjson")
 
@@ -204,8 +220,10 @@ def test_route_parameters_are_percent_decoded_except_a_slash(echo_host: Threadin
 
 # --- the request the function receives ------------------------------------------------------------
 
+
 def test_repeated_request_headers_arrive_joined_with_a_comma_empty_values_skipped(
-        echo_host: ThreadingHTTPServer) -> None:
+    echo_host: ThreadingHTTPServer,
+) -> None:
     headers = echoed(echo_host, "/echo/x", [("X-Many", "1"), ("X-MANY", ""), ("x-many", "2"), ("X-Empty", "")])
     assert headers["headers"]["x-many"] == "1,2"
     assert headers["headers"]["x-empty"] == ""
@@ -213,10 +231,16 @@ def test_repeated_request_headers_arrive_joined_with_a_comma_empty_values_skippe
 
 
 def test_two_origin_headers_reach_the_function_as_one_list_and_the_exchange_is_refused(
-        env: Env, live: ThreadingHTTPServer) -> None:
+    env: Env, live: ThreadingHTTPServer
+) -> None:
     """The emulator used to keep the last value: the hostile first one was ignored and the exchange passed."""
-    answer = send(live, "POST", "/api/payer/token",
-                  [FORM, ("Origin", "https://evil.example"), ("Origin", DEMO_ORIGIN)], exchange_body(env))
+    answer = send(
+        live,
+        "POST",
+        "/api/payer/token",
+        [FORM, ("Origin", "https://evil.example"), ("Origin", DEMO_ORIGIN)],
+        exchange_body(env),
+    )
     assert answer.status == 400 and "access_token" not in json.loads(answer.read())
     assert answer.getheader("Access-Control-Allow-Origin") is None
 
@@ -232,6 +256,7 @@ def test_the_request_url_comes_from_x_forwarded_proto_and_host(echo_host: Thread
 
 
 # --- the answer the host writes -------------------------------------------------------------------
+
 
 def test_response_headers_that_differ_only_in_case_keep_the_first(echo_host: ThreadingHTTPServer) -> None:
     answer = send(echo_host, "GET", "/headers")
@@ -250,18 +275,25 @@ def test_a_cookie_carrying_partitioned_is_dropped_by_the_platform_encoding() -> 
 
 def test_cookies_are_written_as_the_host_writes_them() -> None:
     response = func.HttpResponse("x")
-    response.headers.add("Set-Cookie", 'pref="dark mode/é"; Expires=Wed, 09 Jun 2027 10:18:14 GMT; Path=/p; '
-                                       "SameSite=Lax")
+    response.headers.add(
+        "Set-Cookie", 'pref="dark mode/é"; Expires=Wed, 09 Jun 2027 10:18:14 GMT; Path=/p; SameSite=Lax'
+    )
     response.headers.add("Set-Cookie", "s=1; Max-Age=90; Domain=example.com; Secure; HttpOnly")
     _, headers, _ = encode_response(response)
     assert [v for k, v in headers if k == "Set-Cookie"] == [
         "pref=dark%20mode%2F%C3%A9; expires=Wed, 09 Jun 2027 10:18:14 GMT; domain=; path=/p; samesite=lax",
-        "s=1; max-age=90; domain=example.com; path=; secure; httponly"]
+        "s=1; max-age=90; domain=example.com; path=; secure; httponly",
+    ]
 
 
 def test_the_host_writes_the_session_cookie_with_an_empty_domain(env: Env, bare: ThreadingHTTPServer) -> None:
-    answer = send(bare, "POST", "/api/payer/token?code=" + bare.function_key,  # type: ignore[attr-defined]
-                  [FORM, ("Origin", DEMO_ORIGIN)], exchange_body(env, "cookie"))
+    answer = send(
+        bare,
+        "POST",
+        "/api/payer/token?code=" + bare.function_key,  # type: ignore[attr-defined]
+        [FORM, ("Origin", DEMO_ORIGIN)],
+        exchange_body(env, "cookie"),
+    )
     cookie = answer.getheader("Set-Cookie") or ""
     value = cookie.split(";")[0]
     assert answer.status == 200
@@ -276,6 +308,7 @@ def test_the_edge_removes_the_empty_domain_then_adds_partitioned(env: Env, live:
 
 
 # --- preflights -----------------------------------------------------------------------------------
+
 
 def test_on_flex_the_host_answers_every_preflight_itself_with_no_cors_headers(bare: ThreadingHTTPServer) -> None:
     """CorsOptionsSetup + JobHostCorsMiddleware with an empty origin list: the function never sees it."""
@@ -293,31 +326,60 @@ def test_the_edge_answers_our_preflights_for_a_grantable_origin(live: ThreadingH
     assert answer.getheader("Access-Control-Max-Age") == "600"
 
 
-@pytest.mark.parametrize("origin", ["null", "http://evil.example", f"{DEMO_ORIGIN},https://a.example",
-                                    "https://A.example", "https://a.example/", "https://a.example:443"])
-def test_the_edge_grants_no_preflight_to_an_origin_that_is_not_grantable(live: ThreadingHTTPServer,
-                                                                         origin: str) -> None:
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "null",
+        "http://evil.example",
+        f"{DEMO_ORIGIN},https://a.example",
+        "https://A.example",
+        "https://a.example/",
+        "https://a.example:443",
+    ],
+)
+def test_the_edge_grants_no_preflight_to_an_origin_that_is_not_grantable(
+    live: ThreadingHTTPServer, origin: str
+) -> None:
     answer = send(live, "OPTIONS", "/api/payer/token", [("Origin", origin), ("Access-Control-Request-Method", "POST")])
     assert answer.status == 204
     assert not [k for k, _ in answer.getheaders() if k.lower().startswith("access-control-")]
 
 
 def test_a_preflight_gets_only_the_methods_and_headers_of_the_allowed_set() -> None:
-    answer = preflight([("Origin", "https://pay.example"), ("Access-Control-Request-Method", "DELETE"),
-                        ("Access-Control-Request-Headers", "content-type,x-evil")], development=False)
+    answer = preflight(
+        [
+            ("Origin", "https://pay.example"),
+            ("Access-Control-Request-Method", "DELETE"),
+            ("Access-Control-Request-Headers", "content-type,x-evil"),
+        ],
+        development=False,
+    )
     assert answer.header("Access-Control-Allow-Origin") == "https://pay.example"
     assert answer.header("Access-Control-Allow-Methods") is None
     assert answer.header("Access-Control-Allow-Headers") == "content-type"
 
 
-@pytest.mark.parametrize(("origin", "development", "expected"), [
-    ("https://pay.example", False, True), ("https://pay.example:8443", False, True),
-    ("http://127.0.0.1:8080", True, True), ("http://localhost:8080", True, True), ("http://[::1]:8080", True, True),
-    ("http://127.0.0.1:8080", False, False), ("http://pay.example", True, False), ("null", True, False),
-    ("https://a.example https://b.example", False, False), ("https://a.example,https://b.example", False, False),
-    ("https://pay.example/path", False, False), ("", False, False), ("https://user@pay.example", False, False)])
+@pytest.mark.parametrize(
+    ("origin", "development", "expected"),
+    [
+        ("https://pay.example", False, True),
+        ("https://pay.example:8443", False, True),
+        ("http://127.0.0.1:8080", True, True),
+        ("http://localhost:8080", True, True),
+        ("http://[::1]:8080", True, True),
+        ("http://127.0.0.1:8080", False, False),
+        ("http://pay.example", True, False),
+        ("null", True, False),
+        ("https://a.example https://b.example", False, False),
+        ("https://a.example,https://b.example", False, False),
+        ("https://pay.example/path", False, False),
+        ("", False, False),
+        ("https://user@pay.example", False, False),
+    ],
+)
 def test_a_grantable_origin_is_one_serialized_https_origin_or_loopback_http_in_development(
-        origin: str, development: bool, expected: bool) -> None:
+    origin: str, development: bool, expected: bool
+) -> None:
     assert (cors.grantable(origin, development=development) == origin) is expected
 
 
@@ -328,6 +390,7 @@ def test_with_core_tools_a_preflight_reaches_the_function(core_tools: ThreadingH
 
 
 # --- function keys --------------------------------------------------------------------------------
+
 
 def test_on_flex_a_missing_or_wrong_function_key_is_401_with_an_empty_body(bare: ThreadingHTTPServer) -> None:
     assert_host_answer(send(bare, "GET", "/api/openapi.yaml"), 401)
@@ -343,8 +406,7 @@ def test_the_function_key_is_read_from_the_header_or_code(bare: ThreadingHTTPSer
     assert send(bare, "GET", "/api/health").status == 200  # anonymous
 
 
-def test_the_key_is_generated_under_the_local_folder_and_the_edge_sends_it(env: Env,
-                                                                         live: ThreadingHTTPServer) -> None:
+def test_the_key_is_generated_under_the_local_folder_and_the_edge_sends_it(env: Env, live: ThreadingHTTPServer) -> None:
     assert (env.tmp / "function-key").read_text().strip() == live.function_key  # type: ignore[attr-defined]
     assert len(live.function_key) >= 40  # type: ignore[attr-defined]
     assert send(live, "GET", "/api/openapi.yaml", [("x-functions-key", "client-guess")]).status == 200
@@ -355,6 +417,7 @@ def test_core_tools_bypasses_function_keys(core_tools: ThreadingHTTPServer) -> N
 
 
 # --- Kestrel's limits -----------------------------------------------------------------------------
+
 
 def test_a_request_line_over_8_kib_is_414(live: ThreadingHTTPServer) -> None:
     assert send(live, "GET", "/api/health?pad=" + "a" * 8000).status == 200
@@ -383,6 +446,7 @@ def test_a_body_over_the_limit_is_413(env: Env, monkeypatch: pytest.MonkeyPatch)
 
 
 # --- instances and concurrency -----------------------------------------------------------------------
+
 
 def held_requests(platform: str) -> bool:
     """Whether a second request enters a function while the first is still running."""
@@ -415,9 +479,11 @@ def test_core_tools_runs_requests_concurrently() -> None:
 
 
 def test_instances_behind_one_port_take_requests_in_turn() -> None:
-    backends = [listen("127.0.0.1", 0, lambda r, n=n: RawResponse(200, [], n.encode()), f"backend-{n}")
-                for n in ("a", "b")]
-    front = RoundRobin([b.server_address[1] for b in backends])  # type: ignore[misc]
+    def answering(name: str) -> Answer:
+        return lambda request: RawResponse(200, [], name.encode())
+
+    backends = [listen("127.0.0.1", 0, answering(n), f"backend-{n}") for n in ("a", "b")]
+    front = RoundRobin([b.server_address[1] for b in backends])
     seen = [front.handle(RawRequest("GET", "/")).body for _ in range(4)]
     assert seen == [b"a", b"b", b"a", b"b"]
     for backend in backends:
@@ -425,8 +491,11 @@ def test_instances_behind_one_port_take_requests_in_turn() -> None:
 
 
 def test_instances_are_separate_processes_behind_the_edge(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {"PAYERAUTH_LOCAL_DIR": str(env.tmp), "PAYERAUTH_MASTER_DB": env.settings.master_db,
-                        "PAYERAUTH_SHARD_DBS": json.dumps(dict(env.settings.shard_dbs))}.items():
+    for name, value in {
+        "PAYERAUTH_LOCAL_DIR": str(env.tmp),
+        "PAYERAUTH_MASTER_DB": env.settings.master_db,
+        "PAYERAUTH_SHARD_DBS": json.dumps(dict(env.settings.shard_dbs)),
+    }.items():
         monkeypatch.setenv(name, value)
     front, children = serve_instances("127.0.0.1", 0, 2, "flex", local_dir=env.tmp)
     try:
@@ -435,8 +504,10 @@ def test_instances_are_separate_processes_behind_the_edge(env: Env, monkeypatch:
             answer = send(front, "GET", "/.well-known/jwks.json")
             assert answer.status == 200 and json.loads(answer.read())["keys"]
         assert_host_answer(send(front, "GET", "/api/payer/token"), 404)
-        assert send(front, "OPTIONS", "/api/payer/profile", PREFLIGHT).getheader(
-            "Access-Control-Allow-Origin") == DEMO_ORIGIN
+        assert (
+            send(front, "OPTIONS", "/api/payer/profile", PREFLIGHT).getheader("Access-Control-Allow-Origin")
+            == DEMO_ORIGIN
+        )
     finally:
         stop(front)
         for child in children:
@@ -445,6 +516,7 @@ def test_instances_are_separate_processes_behind_the_edge(env: Env, monkeypatch:
 
 
 # --- the app over HTTP ----------------------------------------------------------------------------
+
 
 def test_the_exchange_works_over_http(env: Env, live: ThreadingHTTPServer) -> None:
     answer = send(live, "POST", "/api/payer/token", [FORM, ("Origin", DEMO_ORIGIN)], exchange_body(env))
@@ -481,16 +553,20 @@ def test_health_does_not_probe_the_databases(env: Env) -> None:
 
 
 def test_a_database_changing_state_is_logged_once_as_a_structured_event(
-        env: Env, captured_logs: pytest.LogCaptureFixture) -> None:
+    env: Env, captured_logs: pytest.LogCaptureFixture
+) -> None:
     token = env.mint()
     (env.tmp / "master.db").unlink()
     for _ in range(3):
         env.clock.advance(env.settings.revocation_bound + 1)
         assert env.exchange(token).status == 503
-    events = [r for r in captured_logs.records if getattr(r, "event", None) == "dependency_state"
-              and getattr(r, "dependency", None) == "database Master"]
-    assert [(e.state, e.previous_state) for e in events] == [("unreachable", "ok")]
-    assert "cannot be reached" in events[0].error
+    events = [
+        r
+        for r in captured_logs.records
+        if getattr(r, "event", None) == "dependency_state" and getattr(r, "dependency", None) == "database Master"
+    ]
+    assert [(vars(e)["state"], vars(e)["previous_state"]) for e in events] == [("unreachable", "ok")]
+    assert "cannot be reached" in vars(events[0])["error"]
 
 
 def test_a_cookie_value_is_percent_encoded_as_the_host_does() -> None:
@@ -501,7 +577,7 @@ def test_a_cookie_value_is_percent_encoded_as_the_host_does() -> None:
 
 
 def test_the_function_key_file_is_reused(tmp_path: Path) -> None:
-    from tools.localhost import function_key
+    from tools.local_edge import function_key
 
     assert function_key(tmp_path) == function_key(tmp_path)
     assert oct((tmp_path / "function-key").stat().st_mode & 0o777) == "0o600"
@@ -509,10 +585,18 @@ def test_the_function_key_file_is_reused(tmp_path: Path) -> None:
 
 # --- the command's messages ----------------------------------------------------------------------
 
+
 def run_localhost(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "PAYERAUTH_LOCAL_DIR": str(tmp), **env}
-    return subprocess.run([sys.executable, "-m", "tools.localhost", "--host", "127.0.0.1", "--demo-port", "0", *args],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.localhost", "--host", "127.0.0.1", "--demo-port", "0", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_busy_port_is_one_line_naming_the_flag(tmp_path: Path) -> None:
@@ -548,8 +632,9 @@ def test_the_demo_biller_jwt_names_the_demo_port(env: Env) -> None:
     assert token and jwt.decode(token, options={"verify_signature": False})["domain"] == "127.0.0.1:8081"
 
 
-def test_a_chunked_body_reaches_the_function_and_counts_against_the_limit(env: Env,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_chunked_body_reaches_the_function_and_counts_against_the_limit(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "4096")
     server = serve("127.0.0.1", 0, local_dir=env.tmp)
     function_app.install(env.service)

@@ -6,12 +6,13 @@ import logging
 
 import pytest
 
-from shared.billers import Actor
+from shared.billers.directory import Actor
 from tests.conftest import Env
 
 
-def test_logs_of_a_full_run_contain_no_token_and_no_signature(env: Env,
-                                                              captured_logs: pytest.LogCaptureFixture) -> None:
+def test_logs_of_a_full_run_contain_no_token_and_no_signature(
+    env: Env, captured_logs: pytest.LogCaptureFixture
+) -> None:
     biller_token = env.mint()
     issued = env.exchange(biller_token).json()["access_token"]
     env.exchange(biller_token, delivery="cookie")

@@ -14,7 +14,9 @@ from schemathesis.config import SchemathesisConfig
 
 import function_app
 from tests.conftest import build_env
-from tools.localhost import indexed_functions, serve, stop
+from tools.functions_host import indexed_functions
+from tools.kestrel import stop
+from tools.localhost import serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = yaml.safe_load((ROOT / "openapi.yaml").read_text())
@@ -54,7 +56,8 @@ def live_url(tmp_path_factory: pytest.TempPathFactory, key_folder: Path) -> Iter
 
 
 schema = schemathesis.openapi.from_path(
-    str(ROOT / "openapi.yaml"), config=SchemathesisConfig.from_path(Path(__file__).parent / "schemathesis.toml"))
+    str(ROOT / "openapi.yaml"), config=SchemathesisConfig.from_path(Path(__file__).parent / "schemathesis.toml")
+)
 
 
 @schema.parametrize()

@@ -12,13 +12,18 @@ import pytest
 import function_app
 from shared.tokens import BILLER_GUID, USERTYPE
 from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, Answer, Env, build_env
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 
 def bootstrap(env: Env, token: str | None = None, **extra: str) -> Answer:
     fields = {"grant_type": GRANT, "subject_token_type": JWT_TYPE, "subject_token": token or env.mint(), **extra}
-    return env.call(function_app.payer_bootstrap, "POST", "api/payer/bootstrap", body=urlencode(fields).encode(),
-                    headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN})
+    return env.call(
+        function_app.payer_bootstrap,
+        "POST",
+        "api/payer/bootstrap",
+        body=urlencode(fields).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Origin": DEMO_ORIGIN},
+    )
 
 
 def session_cookie(answer: Answer) -> str:
@@ -26,8 +31,9 @@ def session_cookie(answer: Answer) -> str:
     return cookie.split(";")[0]
 
 
-def profile(env: Env, *, cookie: str | None = None, bearer: str | None = None,
-            origin: str | None = DEMO_ORIGIN) -> Answer:
+def profile(
+    env: Env, *, cookie: str | None = None, bearer: str | None = None, origin: str | None = DEMO_ORIGIN
+) -> Answer:
     headers = {}
     if cookie:
         headers["Cookie"] = cookie
@@ -38,8 +44,12 @@ def profile(env: Env, *, cookie: str | None = None, bearer: str | None = None,
     return env.call(function_app.payer_profile, "GET", "api/payer/profile", headers=headers)
 
 
-PUBLIC_PROFILE = {"billerGuid": DEMO_BILLER_GUID, "displayName": "Demo Biller", "domain": "127.0.0.1:8080",
-                  "status": "active"}
+PUBLIC_PROFILE = {
+    "billerGuid": DEMO_BILLER_GUID,
+    "displayName": "Demo Biller",
+    "domain": "127.0.0.1:8080",
+    "status": "active",
+}
 
 
 def test_bootstrap_sets_the_cookie_and_returns_the_profile_in_one_round_trip(env: Env) -> None:
@@ -59,8 +69,10 @@ def test_bootstrap_data_equals_what_the_protected_route_serves(env: Env) -> None
 def test_an_unknown_resource_is_400_listing_the_known_ones(env: Env) -> None:
     answer = bootstrap(env, resources="profile,invoices")
     assert answer.status == 400 and answer.cookies() == []
-    assert "'invoices'" in answer.json()["error_description"] and "known resources: profile" in \
-        answer.json()["error_description"]
+    assert (
+        "'invoices'" in answer.json()["error_description"]
+        and "known resources: profile" in answer.json()["error_description"]
+    )
 
 
 def test_bootstrap_refuses_body_delivery(env: Env) -> None:
@@ -105,9 +117,16 @@ def test_a_biller_jwt_is_not_a_payer_jwt(env: Env) -> None:
 
 
 def test_a_portal_jwt_signed_by_our_own_key_is_not_a_payer_jwt(env: Env) -> None:
-    portal = {"urn:invoicecloud:billerguid": DEMO_BILLER_GUID, USERTYPE: "Biller", "sub": "u1", "jti": "j",
-              "iss": "https://www.invoicecloud.com", "aud": "https://www.invoicecloud.com",
-              "iat": 1, "exp": 4_000_000_000}
+    portal = {
+        "urn:invoicecloud:billerguid": DEMO_BILLER_GUID,
+        USERTYPE: "Biller",
+        "sub": "u1",
+        "jti": "j",
+        "iss": "https://www.invoicecloud.com",
+        "aud": "https://www.invoicecloud.com",
+        "iat": 1,
+        "exp": 4_000_000_000,
+    }
     assert_401(profile(env, bearer=env.service.ic_keys.sign(portal, typ="JWT")), "typ")
     dressed_up = {**portal, "sid": "s", "urn:invoicecloud:origin": DEMO_ORIGIN}  # even with payer-shaped claims
     assert_401(profile(env, bearer=env.service.ic_keys.sign(dressed_up, typ="at+jwt")), "issuer")
@@ -128,8 +147,12 @@ def test_an_expired_payer_jwt_is_401(env: Env) -> None:
 
 
 def test_a_malformed_authorization_header_is_401(env: Env) -> None:
-    answer = env.call(function_app.payer_profile, "GET", "api/payer/profile",
-                      headers={"Authorization": "Basic dXNlcjpwYXNz", "Origin": DEMO_ORIGIN})
+    answer = env.call(
+        function_app.payer_profile,
+        "GET",
+        "api/payer/profile",
+        headers={"Authorization": "Basic dXNlcjpwYXNz", "Origin": DEMO_ORIGIN},
+    )
     assert_401(answer, "Bearer")
 
 
@@ -144,8 +167,12 @@ def test_backends_without_an_origin_may_call_with_the_bearer_token(env: Env) -> 
 
 
 def test_the_profile_preflight_allows_authorization(env: Env) -> None:
-    answer = env.call(function_app.payer_profile, "OPTIONS", "api/payer/profile",
-                      headers={"Origin": DEMO_ORIGIN, "Access-Control-Request-Headers": "authorization"})
+    answer = env.call(
+        function_app.payer_profile,
+        "OPTIONS",
+        "api/payer/profile",
+        headers={"Origin": DEMO_ORIGIN, "Access-Control-Request-Headers": "authorization"},
+    )
     assert answer.status == 204 and "Authorization" in (answer.header("Access-Control-Allow-Headers") or "")
 
 
@@ -190,7 +217,8 @@ def test_a_comma_joined_origin_is_refused_by_the_profile(env: Env, origin: str) 
 
 @pytest.mark.parametrize("delivery", ["body", "cookie"])
 def test_a_payer_jwt_with_production_length_claims_stays_under_1_kib(
-        tmp_path: Path, key_folder: Path, delivery: str) -> None:
+    tmp_path: Path, key_folder: Path, delivery: str
+) -> None:
     env = build_env(tmp_path, key_folder, payer_issuer="https://api.invoicecloud.com/payer")
     origin = "https://payments.water-utility-example.com"
     answer = env.exchange(env.mint(origin.removeprefix("https://")), origin=origin, delivery=delivery)

@@ -17,15 +17,18 @@ def test_the_empty_environment_gives_the_embedded_development_defaults() -> None
     assert settings.cookie_name.startswith("__Host-")
 
 
-@pytest.mark.parametrize(("name", "value", "hint"), [
-    ("PAYERAUTH_PAYER_TOKEN_LIFETIME", "soon", "seconds, 60 to 86400"),
-    ("PAYERAUTH_LEEWAY", "600", "0 to 60"),
-    ("PAYERAUTH_ENVIRONMENT", "staging", "'development' or 'production'"),
-    ("PAYERAUTH_MASTER_DB", "Server=sql;Database=master", "'sqlite:<path>' or 'odbc:"),
-    ("PAYERAUTH_SHARD_DBS", "{not json", "JSON such as"),
-    ("PAYERAUTH_COOKIE_NAME", "session", "__Host-"),
-    ("PAYERAUTH_PUBLIC_BASE_URL", "http://payer.example.com", "https URL"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "hint"),
+    [
+        ("PAYERAUTH_PAYER_TOKEN_LIFETIME", "soon", "seconds, 60 to 86400"),
+        ("PAYERAUTH_LEEWAY", "600", "0 to 60"),
+        ("PAYERAUTH_ENVIRONMENT", "staging", "'development' or 'production'"),
+        ("PAYERAUTH_MASTER_DB", "Server=sql;Database=master", "'sqlite:<path>' or 'odbc:"),
+        ("PAYERAUTH_SHARD_DBS", "{not json", "JSON such as"),
+        ("PAYERAUTH_COOKIE_NAME", "session", "__Host-"),
+        ("PAYERAUTH_PUBLIC_BASE_URL", "http://payer.example.com", "https URL"),
+    ],
+)
 def test_a_malformed_setting_names_itself_and_what_to_put_there(name: str, value: str, hint: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env({name: value})
@@ -53,12 +56,15 @@ def test_a_number_that_does_not_parse_is_told_in_our_words() -> None:
     assert "invalid literal" not in caught.value.description
 
 
-PROD = {"PAYERAUTH_ENVIRONMENT": "production", "PAYERAUTH_KEY_SOURCE": "keyvault",
-        "PAYERAUTH_KEYVAULT_URL": "https://kv-payer.vault.azure.net",
-        "PAYERAUTH_PUBLIC_BASE_URL": "https://payer.example.com",
-        "PAYERAUTH_MASTER_DB": "odbc:Driver={ODBC Driver 18 for SQL Server};Server=sql.example;Database=master",
-        "PAYERAUTH_SHARD_DBS": '{"shard01": "odbc:Driver={ODBC Driver 18 for SQL Server};Server=sql.example"}',
-        "PAYERAUTH_KEY_OVERLAP_SECONDS": "7200"}
+PROD = {
+    "PAYERAUTH_ENVIRONMENT": "production",
+    "PAYERAUTH_KEY_SOURCE": "keyvault",
+    "PAYERAUTH_KEYVAULT_URL": "https://kv-payer.vault.azure.net",
+    "PAYERAUTH_PUBLIC_BASE_URL": "https://payer.example.com",
+    "PAYERAUTH_MASTER_DB": "odbc:Driver={ODBC Driver 18 for SQL Server};Server=sql.example;Database=master",
+    "PAYERAUTH_SHARD_DBS": '{"shard01": "odbc:Driver={ODBC Driver 18 for SQL Server};Server=sql.example"}',
+    "PAYERAUTH_KEY_OVERLAP_SECONDS": "7200",
+}
 
 
 def problems(env: dict[str, str]) -> str:
@@ -71,32 +77,44 @@ def test_a_complete_production_configuration_is_accepted() -> None:
     assert Settings.from_env(PROD).environment == "production"
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("PAYERAUTH_MASTER_DB", "Driver=SQL;Server=x;UID=app;PWD=hunter2-very-secret"),
-    ("PAYERAUTH_MASTER_DB", "Server=x;Password={hunter2-very;secret}"),
-    ("PAYERAUTH_SHARD_DBS", '{"s1": "odbc:Server=x;pwd=hunter2-very-secret", "s2": 7}'),
-    ("PAYERAUTH_SHARD_DBS", '{"s1": "Server=x;AccountKey=hunter2-very-secret"}'),
-    ("PAYERAUTH_SHARD_DBS", '{"s1": "Server=x;SharedAccessSignature=sv=1&sig=hunter2-very-secret"'),
-])
-def test_a_malformed_connection_setting_never_echoes_its_secret(name: str, value: str,
-                                                                captured_logs: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PAYERAUTH_MASTER_DB", "Driver=SQL;Server=x;UID=app;PWD=hunter2-very-secret"),
+        ("PAYERAUTH_MASTER_DB", "Server=x;Password={hunter2-very;secret}"),
+        ("PAYERAUTH_SHARD_DBS", '{"s1": "odbc:Server=x;pwd=hunter2-very-secret", "s2": 7}'),
+        ("PAYERAUTH_SHARD_DBS", '{"s1": "Server=x;AccountKey=hunter2-very-secret"}'),
+        ("PAYERAUTH_SHARD_DBS", '{"s1": "Server=x;SharedAccessSignature=sv=1&sig=hunter2-very-secret"'),
+    ],
+)
+def test_a_malformed_connection_setting_never_echoes_its_secret(
+    name: str, value: str, captured_logs: pytest.LogCaptureFixture
+) -> None:
     text = problems({name: value})
     assert name in text and "hunter2" not in text and "***" in text
     assert "hunter2" not in captured_logs.text
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"PAYERAUTH_MASTER_DB": "odbc:Driver={SQLite3};Database=/tmp/master.db"}, "PAYERAUTH_MASTER_DB"),
-    ({"PAYERAUTH_SHARD_DBS": '{"s1": "odbc:DRIVER=sqlite3 ODBC driver;Database=x.db"}'}, "PAYERAUTH_SHARD_DBS"),
-    ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "jwks.internal,localhost"}, "'localhost'"),
-    ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "127.0.0.2"}, "'127.0.0.2'"),
-    ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "169.254.169.254"}, "'169.254.169.254'"),
-    ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "fe80::1"}, "'fe80::1'"),
-    ({"PAYERAUTH_KEYVAULT_URL": "https://vault.attacker.example", "PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE":
-      "false"}, "PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE"),
-    ({"PAYERAUTH_PUBLIC_BASE_URL": "https://localhost:7071"}, "PAYERAUTH_PUBLIC_BASE_URL"),
-    ({"PAYERAUTH_PAYER_ISSUER": "https://127.0.0.1"}, "PAYERAUTH_PAYER_ISSUER"),
-])
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"PAYERAUTH_MASTER_DB": "odbc:Driver={SQLite3};Database=/tmp/master.db"}, "PAYERAUTH_MASTER_DB"),
+        ({"PAYERAUTH_SHARD_DBS": '{"s1": "odbc:DRIVER=sqlite3 ODBC driver;Database=x.db"}'}, "PAYERAUTH_SHARD_DBS"),
+        ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "jwks.internal,localhost"}, "'localhost'"),
+        ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "127.0.0.2"}, "'127.0.0.2'"),
+        ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "169.254.169.254"}, "'169.254.169.254'"),
+        ({"PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS": "fe80::1"}, "'fe80::1'"),
+        (
+            {
+                "PAYERAUTH_KEYVAULT_URL": "https://vault.attacker.example",
+                "PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE": "false",
+            },
+            "PAYERAUTH_KEYVAULT_VERIFY_CHALLENGE_RESOURCE",
+        ),
+        ({"PAYERAUTH_PUBLIC_BASE_URL": "https://localhost:7071"}, "PAYERAUTH_PUBLIC_BASE_URL"),
+        ({"PAYERAUTH_PAYER_ISSUER": "https://127.0.0.1"}, "PAYERAUTH_PAYER_ISSUER"),
+    ],
+)
 def test_production_refuses_what_only_development_may_use(change: dict[str, str], named: str) -> None:
     assert named in problems({**PROD, **change})
 
@@ -113,9 +131,16 @@ def test_on_azure_an_unset_environment_refuses_to_start_naming_the_setting() -> 
 
 
 def test_a_setting_no_one_reads_is_logged_naming_the_closest_real_one(captured_logs: pytest.LogCaptureFixture) -> None:
-    Settings.from_env({"PAYERAUTH_LEEWAYS": "30", "PAYERAUTH_KEYVAULTURL": "https://x.vault.azure.net",
-                       "PAYERAUTH_DEPLOY_KEYVAULT_NAME": "kv-x", "OTHER_THING": "1"})
+    Settings.from_env(
+        {
+            "PAYERAUTH_LEEWAYS": "30",
+            "PAYERAUTH_KEYVAULTURL": "https://x.vault.azure.net",
+            "PAYERAUTH_DEPLOY_KEYVAULT_NAME": "kv-x",
+            "OTHER_THING": "1",
+        }
+    )
     warnings = [r.getMessage() for r in captured_logs.records if r.levelname == "WARNING"]
     assert warnings == [
         "PAYERAUTH_KEYVAULTURL is set but is not a setting of this app; did you mean PAYERAUTH_KEYVAULT_URL?",
-        "PAYERAUTH_LEEWAYS is set but is not a setting of this app; did you mean PAYERAUTH_LEEWAY?"]
+        "PAYERAUTH_LEEWAYS is set but is not a setting of this app; did you mean PAYERAUTH_LEEWAY?",
+    ]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from shared import telemetry
 from tests.conftest import Env
@@ -29,7 +29,8 @@ def counts(name: str) -> dict[tuple[tuple[str, Any], ...], int]:
             for metric in scope.metrics:
                 if metric.name == name:
                     for point in metric.data.data_points:
-                        found[tuple(sorted(point.attributes.items()))] = point.value
+                        assert isinstance(point, NumberDataPoint) and point.attributes is not None
+                        found[tuple(sorted(point.attributes.items()))] = int(point.value)
     return found
 
 
@@ -45,7 +46,8 @@ def test_exchanges_rejections_and_key_refreshes_are_counted(env: Env) -> None:
 
 
 def test_one_structured_line_per_request_names_route_status_biller_reason_and_latency(
-        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level("INFO", logger="payerauth.request")
     env.exchange(origin="http://localhost:9999")  # a verified token from a foreign origin
     (record,) = [r for r in caplog.records if r.name == "payerauth.request"]
@@ -66,10 +68,15 @@ def test_nothing_is_exported_without_a_connection_string() -> None:
 
 
 def test_a_connection_string_turns_on_the_azure_monitor_distro() -> None:
-    code = ("from shared import telemetry; from opentelemetry import metrics; "
-            "print(telemetry.configure(), type(metrics.get_meter_provider()).__module__)")
-    env = {**os.environ, "APPLICATIONINSIGHTS_CONNECTION_STRING":
-           "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=True)
+    code = (
+        "from shared import telemetry; from opentelemetry import metrics; "
+        "print(telemetry.configure(), type(metrics.get_meter_provider()).__module__)"
+    )
+    env = {
+        **os.environ,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://127.0.0.1:9/",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True
+    )
     assert done.stdout.split() == ["True", "opentelemetry.sdk.metrics._internal"]

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
 from shared.errors import ConfigurationError, InvalidRequest
-from shared.jwks_fetch import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
-from shared.tenants import Tenant
+from shared.tenants.jwks import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
+from shared.tenants.registry import Tenant
 from tests.azure_fakes import HttpsFake
 from tests.conftest import START, Answer, Env
 
@@ -41,33 +41,53 @@ KEY_1, KEY_2, STRANGER = rsa_key(), rsa_key(), rsa_key()
 
 
 def pem(key: rsa.RSAPrivateKey) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    return {**jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": kid, "use": "sig",
-            "alg": "RS256"}
+    return {
+        **jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
+        "kid": kid,
+        "use": "sig",
+        "alg": "RS256",
+    }
 
 
 def tenant_jwt(key: Any, *, alg: str = "RS256", headers: dict[str, Any] | None = None, **claims: Any) -> str:
-    body = {"iss": "VISA", "aud": "MondiaPortal", "email": "customer@visa.com", "mobile": "+49123456789",
-            "userId": "12345678", "iat": NOW, "exp": NOW + 120, "jti": str(uuid.uuid4())}
+    body = {
+        "iss": "VISA",
+        "aud": "MondiaPortal",
+        "email": "customer@visa.com",
+        "mobile": "+49123456789",
+        "userId": "12345678",
+        "iat": NOW,
+        "exp": NOW + 120,
+        "jti": str(uuid.uuid4()),
+    }
     body.update(claims)
     return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=alg, headers=headers)
 
 
 def register(env: Env, tenant_id: str = "VISA", **source: Any) -> Tenant:
     algorithm = "HS256" if source.get("secret_name") else "RS256"
-    return env.service.tenants.add(Tenant(tenant_id, "MondiaPortal", algorithm, RETURN_URL, ANCESTORS, **source),
-                                   development=True)
+    return env.service.tenants.add(
+        Tenant(tenant_id, "MondiaPortal", algorithm, RETURN_URL, ANCESTORS, **source), development=True
+    )
 
 
 def login(env: Env, token: str, *, post: bool = False) -> Answer:
     if post:
-        return env.call(function_app.tenant_login, "POST", "api/tenant/login",
-                        body=urlencode({"token": token}).encode(),
-                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return env.call(
+            function_app.tenant_login,
+            "POST",
+            "api/tenant/login",
+            body=urlencode({"token": token}).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
     return env.call(function_app.tenant_login, "GET", f"api/tenant/login?token={quote(token)}")
 
 
@@ -141,17 +161,20 @@ def test_a_token_without_jti_is_remembered_by_its_hash(pem_tenant: Env) -> None:
     assert_refused(login(pem_tenant, token, post=True), "tenant_token_replayed")
 
 
-@pytest.mark.parametrize(("claims", "code"), [
-    ({"exp": NOW - 61}, "tenant_token_expired"),
-    ({"exp": NOW + 301}, "tenant_token_too_long_lived"),
-    ({"iat": NOW - 400, "exp": NOW + 10}, "tenant_token_too_long_lived"),
-    ({"exp": None}, "tenant_token_claim_missing"),
-    ({"aud": "SomebodyElse"}, "tenant_token_aud_mismatch"),
-    ({"email": "not-an-email"}, "tenant_email_invalid"),
-    ({"mobile": "0049123456789"}, "tenant_mobile_invalid"),
-    ({"email": None, "mobile": None, "userId": None}, "tenant_user_missing"),
-    ({"nbf": NOW + 600}, "tenant_token_not_yet_valid"),
-])
+@pytest.mark.parametrize(
+    ("claims", "code"),
+    [
+        ({"exp": NOW - 61}, "tenant_token_expired"),
+        ({"exp": NOW + 301}, "tenant_token_too_long_lived"),
+        ({"iat": NOW - 400, "exp": NOW + 10}, "tenant_token_too_long_lived"),
+        ({"exp": None}, "tenant_token_claim_missing"),
+        ({"aud": "SomebodyElse"}, "tenant_token_aud_mismatch"),
+        ({"email": "not-an-email"}, "tenant_email_invalid"),
+        ({"mobile": "0049123456789"}, "tenant_mobile_invalid"),
+        ({"email": None, "mobile": None, "userId": None}, "tenant_user_missing"),
+        ({"nbf": NOW + 600}, "tenant_token_not_yet_valid"),
+    ],
+)
 def test_invalid_claims_are_refused_with_a_stable_code(pem_tenant: Env, claims: dict[str, Any], code: str) -> None:
     token = tenant_jwt(KEY_1, **claims)
     assert_refused(login(pem_tenant, token), code, token=token)
@@ -170,8 +193,13 @@ def test_a_failure_for_a_known_tenant_may_be_framed_by_that_tenant(pem_tenant: E
 
 def test_alg_none_is_refused(pem_tenant: Env) -> None:
     head = base64.urlsafe_b64encode(b'{"alg":"none","typ":"JWT"}').rstrip(b"=").decode()
-    body = base64.urlsafe_b64encode(json.dumps({"iss": "VISA", "aud": "MondiaPortal", "exp": NOW + 60,
-                                                "email": "a@b.co"}).encode()).rstrip(b"=").decode()
+    body = (
+        base64.urlsafe_b64encode(
+            json.dumps({"iss": "VISA", "aud": "MondiaPortal", "exp": NOW + 60, "email": "a@b.co"}).encode()
+        )
+        .rstrip(b"=")
+        .decode()
+    )
     assert_refused(login(pem_tenant, f"{head}.{body}."), "tenant_token_alg_not_allowed")
 
 
@@ -205,8 +233,9 @@ def test_an_hs256_tenant_logs_in_with_its_shared_secret(env: Env) -> None:
     register(env, "ACME", secret_name="tenant-acme")
     assert login(env, tenant_jwt(secret, alg="HS256", iss="ACME")).status == 303
     assert_refused(login(env, tenant_jwt(KEY_1, iss="ACME")), "tenant_token_alg_not_allowed")
-    assert_refused(login(env, tenant_jwt(secrets.token_bytes(32), alg="HS256", iss="ACME")),
-                   "tenant_token_signature_invalid")
+    assert_refused(
+        login(env, tenant_jwt(secrets.token_bytes(32), alg="HS256", iss="ACME")), "tenant_token_signature_invalid"
+    )
 
 
 def test_a_shared_secret_under_32_bytes_is_refused_at_registration(env: Env) -> None:
@@ -253,29 +282,29 @@ def test_a_jwks_tenant_rotates_goes_down_and_is_not_hammered(env: Env, jwks_serv
     register(env, jwks_url=f"{jwks_server.url}/.well-known/jwks.json")
     assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
     assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
-    assert jwks_server.fetches == 1                                     # cached
+    assert jwks_server.fetches == 1  # cached
 
-    jwks_server.keys = [jwk(KEY_1, "k1"), jwk(KEY_2, "k2")]           # the tenant rotates
+    jwks_server.keys = [jwk(KEY_1, "k1"), jwk(KEY_2, "k2")]  # the tenant rotates
     assert_refused(login(env, tenant_jwt(KEY_2, headers={"kid": "k2"})), "tenant_token_key_untrusted")
-    assert jwks_server.fetches == 1                                     # at most one fetch per interval
+    assert jwks_server.fetches == 1  # at most one fetch per interval
     env.clock.advance(env.settings.tenant_jwks_min_refetch)
     now = int(env.clock.now().timestamp())
     assert login(env, tenant_jwt(KEY_2, headers={"kid": "k2"}, iat=now, exp=now + 120)).status == 303
-    assert jwks_server.fetches == 2                                     # one refetch for the new kid
+    assert jwks_server.fetches == 2  # one refetch for the new kid
 
-    for _ in range(5):                                                  # unknown kids do not hammer the URL
+    for _ in range(5):  # unknown kids do not hammer the URL
         assert_refused(login(env, tenant_jwt(STRANGER, headers={"kid": "k9"})), "tenant_token_key_untrusted")
     assert jwks_server.fetches == 2
     env.clock.advance(env.settings.tenant_jwks_min_refetch)
     assert_refused(login(env, tenant_jwt(STRANGER, headers={"kid": "k9"})), "tenant_token_key_untrusted")
-    assert jwks_server.fetches == 3                                     # at most once per interval
+    assert jwks_server.fetches == 3  # at most once per interval
 
-    jwks_server.down()                                                  # the tenant's URL goes down
+    jwks_server.down()  # the tenant's URL goes down
     env.clock.advance(env.settings.tenant_jwks_ttl + 1)
     later = int(env.clock.now().timestamp())
     fresh = tenant_jwt(KEY_2, headers={"kid": "k2"}, iat=later, exp=later + 120)
-    assert login(env, fresh).status == 303                              # the last good set is kept
-    assert jwks_server.fetches == 3                                     # (the down server saw nothing)
+    assert login(env, fresh).status == 303  # the last good set is kept
+    assert jwks_server.fetches == 3  # (the down server saw nothing)
 
 
 def test_a_jwks_url_that_answers_nothing_good_at_first_is_503(env: Env, jwks_server: JwksServer) -> None:
@@ -323,12 +352,14 @@ def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer)
 
 def call_login(env: Env, method: str, query: str = "", form: str | None = None) -> Answer:
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
-    return env.call(function_app.tenant_login, method, f"api/tenant/login{query}",
-                    body=(form or "").encode(), headers=headers)
+    return env.call(
+        function_app.tenant_login, method, f"api/tenant/login{query}", body=(form or "").encode(), headers=headers
+    )
 
 
-@pytest.mark.parametrize("shape", ["query-twice", "query-with-empty-copy", "form-twice", "query-and-form",
-                                   "comma-joined"])
+@pytest.mark.parametrize(
+    "shape", ["query-twice", "query-with-empty-copy", "form-twice", "query-and-form", "comma-joined"]
+)
 def test_a_token_given_twice_is_refused_whichever_copy_is_valid(pem_tenant: Env, shape: str) -> None:
     good, junk = tenant_jwt(KEY_1), "junk"
     answer = {
@@ -342,43 +373,67 @@ def test_a_token_given_twice_is_refused_whichever_copy_is_valid(pem_tenant: Env,
     assert login(pem_tenant, good).status == 303  # the refusal did not spend the valid token
 
 
-@pytest.mark.parametrize("email", ["<script>alert(1)</script>@example.com", "a b@example.com",
-                                   '"quoted"@example.com', "a@[192.0.2.1]", "a(comment)@example.com",
-                                   "a,b@example.com", "a;b@example.com", "a\x07b@example.com", "a@example",
-                                   "a@-example.com", "Name <a@example.com>"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "<script>alert(1)</script>@example.com",
+        "a b@example.com",
+        '"quoted"@example.com',
+        "a@[192.0.2.1]",
+        "a(comment)@example.com",
+        "a,b@example.com",
+        "a;b@example.com",
+        "a\x07b@example.com",
+        "a@example",
+        "a@-example.com",
+        "Name <a@example.com>",
+    ],
+)
 def test_an_email_that_is_not_a_plain_addr_spec_is_refused(pem_tenant: Env, email: str) -> None:
     assert_refused(login(pem_tenant, tenant_jwt(KEY_1, email=email)), "tenant_email_invalid")
 
 
-@pytest.mark.parametrize("email", ["customer@visa.com", "first.last+tag@mail.example.co.uk", "o'brien@example.ie",
-                                   "jörg@bücher.example"])
+@pytest.mark.parametrize(
+    "email", ["customer@visa.com", "first.last+tag@mail.example.co.uk", "o'brien@example.ie", "jörg@bücher.example"]
+)
 def test_ordinary_addresses_are_accepted(pem_tenant: Env, email: str) -> None:
     assert login(pem_tenant, tenant_jwt(KEY_1, email=email)).status == 303
 
 
 def test_an_internationalized_frame_ancestor_is_stored_and_sent_as_punycode(env: Env) -> None:
-    tenant = Tenant("IDN", "MondiaPortal", "RS256", RETURN_URL, ("https://bücher.example", "https://Partner.Example"),
-                    public_key_pem=pem(KEY_1))
+    tenant = Tenant(
+        "IDN",
+        "MondiaPortal",
+        "RS256",
+        RETURN_URL,
+        ("https://bücher.example", "https://Partner.Example"),
+        public_key_pem=pem(KEY_1),
+    )
     env.service.tenants.add(tenant, development=True)
     (listed,) = [t for t in env.service.tenants.list() if t.tenant_id == "IDN"]
     assert listed.frame_ancestors == ("https://xn--bcher-kva.example", "https://partner.example")
     answer = login(env, tenant_jwt(KEY_1, iss="IDN"))
     assert answer.status == 303
-    assert answer.header("Content-Security-Policy") == \
-        "frame-ancestors https://xn--bcher-kva.example https://partner.example"
+    assert (
+        answer.header("Content-Security-Policy")
+        == "frame-ancestors https://xn--bcher-kva.example https://partner.example"
+    )
 
 
 def test_a_frame_ancestor_edited_into_the_database_is_sent_as_ascii_or_not_at_all(pem_tenant: Env) -> None:
     with pem_tenant.service.directory.master.cursor() as cursor:
-        cursor.execute("UPDATE Tenants SET FrameAncestors = ? WHERE TenantId = 'VISA'",
-                       ("https://bücher.example https://x.example;script-src:*",))
+        cursor.execute(
+            "UPDATE Tenants SET FrameAncestors = ? WHERE TenantId = 'VISA'",
+            ("https://bücher.example https://x.example;script-src:*",),
+        )
     pem_tenant.clock.advance(pem_tenant.settings.revocation_bound + 1)
     answer = login(pem_tenant, tenant_jwt(KEY_1, iat=NOW + 61, exp=NOW + 180))
     assert answer.header("Content-Security-Policy") == "frame-ancestors https://xn--bcher-kva.example"
 
 
 def test_an_unexpected_failure_still_answers_with_the_logins_security_headers(
-        pem_tenant: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    pem_tenant: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(*args: Any) -> Any:
         raise ArithmeticError("a bug")
 
@@ -408,8 +463,7 @@ def test_a_pem_key_edited_in_the_database_takes_effect_with_the_row_cache(pem_te
     assert_refused(login(pem_tenant, tenant_jwt(KEY_1, iat=later, exp=later + 120)), "tenant_token_signature_invalid")
 
 
-def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env: Env,
-                                                                            jwks_server: JwksServer) -> None:
+def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env: Env, jwks_server: JwksServer) -> None:
     register(env, jwks_url=f"{jwks_server.url}/jwks.json")
     jwks_server.override = (500, {}, {"error": "boom"})
     for _ in range(10):
@@ -430,8 +484,14 @@ def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() 
         release.wait(30)
         return {"k1": KEY_1.public_key()}
 
-    jwks = TenantJwks("https://partner.example/jwks.json", policy(), ttl=3600, min_interval=60,
-                      monotonic=lambda: 1000.0, fetch=slow_fetch)
+    jwks = TenantJwks(
+        "https://partner.example/jwks.json",
+        policy(),
+        ttl=3600,
+        min_interval=60,
+        monotonic=lambda: 1000.0,
+        fetch=slow_fetch,
+    )
     first = threading.Thread(target=jwks.keys_for, args=("k1",))
     first.start()
     assert started.wait(30)
@@ -448,8 +508,9 @@ def test_one_deadline_bounds_the_whole_fetch_even_when_the_body_drips(drip_serve
         fetch_jwks(drip_server, policy(allow_http_loopback=True, timeout=0.5))
 
 
-@pytest.mark.parametrize("address", ["169.254.169.254", "169.254.10.1", "fe80::1", "::ffff:169.254.169.254",
-                                     "168.63.129.16"])
+@pytest.mark.parametrize(
+    "address", ["169.254.169.254", "169.254.10.1", "fe80::1", "::ffff:169.254.169.254", "168.63.129.16"]
+)
 def test_an_allow_listed_host_never_reaches_link_local_or_metadata_addresses(address: str) -> None:
     allowed = policy(allowed_hosts=frozenset({"jwks.partner.internal"}), resolver=lambda host, port: [address])
     with pytest.raises(JwksFetchError, match="link-local or metadata"):
@@ -481,12 +542,14 @@ def drip_server() -> Iterator[str]:
             connection, _ = listener.accept()
             with connection:
                 connection.recv(65536)
-                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                )
                 for start in range(0, len(body), 10):
                     if stop.wait(0.05):
                         return
-                    connection.sendall(body[start:start + 10])
+                    connection.sendall(body[start : start + 10])
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

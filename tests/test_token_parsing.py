@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.billers import Actor
+from shared.billers.directory import Actor
 from shared.errors import InvalidRequest
 from shared.tokens import BILLER_GUID, ORIGIN, USERTYPE, biller_claims, payer_claims
 from tests.conftest import DEMO_DOMAIN, DEMO_ORIGIN, START, Answer, Env
@@ -23,7 +23,7 @@ from tests.raw_jws import NOT_NUMERIC_DATES, duplicated, sign_raw, with_member
 from tests.test_admin import admin
 from tests.test_payer_session import profile
 from tests.test_tenant_login import KEY_1, assert_refused, login, pem, register
-from tools.cli import DEMO_BILLER_GUID
+from tools.demo_site import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())
 TIME_CLAIMS = ["exp", "nbf", "iat"]
@@ -43,8 +43,9 @@ def private_key(env: Env, ring: str = "ic") -> Any:
 # --- biller JWTs, at the exchange -------------------------------------------------------------
 
 
-def biller_token(env: Env, payload: str | None = None, *, header: str | None = None,
-                 claims: dict[str, Any] | None = None) -> str:
+def biller_token(
+    env: Env, payload: str | None = None, *, header: str | None = None, claims: dict[str, Any] | None = None
+) -> str:
     """A biller JWT signed by our IC key and recorded in the shard under its jti, as the admin API would."""
     claims = claims or valid_biller_claims(env)
     token = sign_raw(private_key(env), header or header_text(env, "JWT"), payload or json.dumps(claims))
@@ -55,9 +56,15 @@ def biller_token(env: Env, payload: str | None = None, *, header: str | None = N
 
 
 def valid_biller_claims(env: Env) -> dict[str, Any]:
-    return biller_claims(issuer=env.settings.biller_issuer, audience=env.settings.biller_audience,
-                         biller_guid=DEMO_BILLER_GUID, domain=DEMO_DOMAIN, jti=str(uuid.uuid4()), now=START,
-                         expires_in=3600)
+    return biller_claims(
+        issuer=env.settings.biller_issuer,
+        audience=env.settings.biller_audience,
+        biller_guid=DEMO_BILLER_GUID,
+        domain=DEMO_DOMAIN,
+        jti=str(uuid.uuid4()),
+        now=START,
+        expires_in=3600,
+    )
 
 
 def assert_no_token(answer: Answer, *texts: str) -> None:
@@ -95,8 +102,9 @@ def test_a_biller_jwt_whose_header_names_alg_twice_is_refused(env: Env) -> None:
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
 def test_a_biller_jwt_with_a_non_json_number_anywhere_is_refused(env: Env, literal: str) -> None:
     claims = valid_biller_claims(env)
-    assert_no_token(env.exchange(biller_token(env, with_member(claims, "score", literal), claims=claims)),
-                    "strict JSON")
+    assert_no_token(
+        env.exchange(biller_token(env, with_member(claims, "score", literal), claims=claims)), "strict JSON"
+    )
     signer = env.service.ic_keys.current().signer
     header = f'{{"alg":"RS256","kid":"{signer.kid}","typ":"JWT","n":{literal}}}'
     assert_no_token(env.exchange(biller_token(env, header=header)), "strict JSON")
@@ -104,8 +112,9 @@ def test_a_biller_jwt_with_a_non_json_number_anywhere_is_refused(env: Env, liter
 
 def test_a_duplicated_member_deep_in_a_claim_is_refused(env: Env) -> None:
     claims = valid_biller_claims(env)
-    assert_no_token(env.exchange(biller_token(env, with_member(claims, "x", '{"a": 1, "a": 2}'), claims=claims)),
-                    "duplicate member")
+    assert_no_token(
+        env.exchange(biller_token(env, with_member(claims, "x", '{"a": 1, "a": 2}'), claims=claims)), "duplicate member"
+    )
 
 
 def padded(token: str) -> str:
@@ -134,9 +143,17 @@ def test_a_biller_jwt_whose_signature_is_re_encoded_is_refused(env: Env, malleat
 
 
 def portal_claims() -> dict[str, Any]:
-    return {BILLER_GUID: DEMO_BILLER_GUID, USERTYPE: "Biller", "sub": "u1", "jti": str(uuid.uuid4()),
-            "iat": NOW, "nbf": NOW, "exp": NOW + 3600, "iss": "https://www.invoicecloud.com",
-            "aud": "https://www.invoicecloud.com"}
+    return {
+        BILLER_GUID: DEMO_BILLER_GUID,
+        USERTYPE: "Biller",
+        "sub": "u1",
+        "jti": str(uuid.uuid4()),
+        "iat": NOW,
+        "nbf": NOW,
+        "exp": NOW + 3600,
+        "iss": "https://www.invoicecloud.com",
+        "aud": "https://www.invoicecloud.com",
+    }
 
 
 def assert_401(answer: Answer, *texts: str) -> None:
@@ -173,8 +190,14 @@ def test_a_portal_jwt_whose_header_names_alg_twice_is_401(env: Env) -> None:
 
 
 def valid_payer_claims(env: Env) -> dict[str, Any]:
-    return payer_claims(issuer=env.settings.payer_issuer, audience=env.settings.payer_audience,
-                        biller_guid=DEMO_BILLER_GUID, origin=DEMO_ORIGIN, now=START, lifetime=900)
+    return payer_claims(
+        issuer=env.settings.payer_issuer,
+        audience=env.settings.payer_audience,
+        biller_guid=DEMO_BILLER_GUID,
+        origin=DEMO_ORIGIN,
+        now=START,
+        lifetime=900,
+    )
 
 
 def payer_token(env: Env, payload: str, header: str | None = None) -> str:
@@ -201,16 +224,22 @@ def test_a_payer_jwt_with_a_duplicated_claim_is_401(env: Env, name: str) -> None
 def test_a_payer_jwt_whose_header_names_typ_twice_is_401(env: Env) -> None:
     signer = env.service.payer_keys.current().signer
     header = f'{{"alg":"{signer.algorithm}","kid":"{signer.kid}","typ":"JWT","typ":"at+jwt"}}'
-    assert_401(profile(env, bearer=payer_token(env, json.dumps(valid_payer_claims(env)), header)),
-               "duplicate member")
+    assert_401(profile(env, bearer=payer_token(env, json.dumps(valid_payer_claims(env)), header)), "duplicate member")
 
 
 # --- tenant JWTs, at the login ----------------------------------------------------------------
 
 
 def tenant_claims(**changes: Any) -> dict[str, Any]:
-    return {"iss": "VISA", "aud": "MondiaPortal", "email": "customer@visa.com", "iat": NOW, "exp": NOW + 120,
-            "jti": str(uuid.uuid4()), **changes}
+    return {
+        "iss": "VISA",
+        "aud": "MondiaPortal",
+        "email": "customer@visa.com",
+        "iat": NOW,
+        "exp": NOW + 120,
+        "jti": str(uuid.uuid4()),
+        **changes,
+    }
 
 
 def without_none(claims: dict[str, Any]) -> dict[str, Any]:
@@ -236,8 +265,16 @@ def test_a_tenant_jwt_whose_time_claim_is_not_a_finite_number_is_refused(env: En
     assert_refused(answer, code, token=token)
 
 
-@pytest.mark.parametrize(("name", "first"), [("exp", NOW + 100_000), ("aud", "SomebodyElse"), ("iss", "MASTERCARD"),
-                                             ("iat", NOW - 100_000), ("jti", "used-before")])
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("exp", NOW + 100_000),
+        ("aud", "SomebodyElse"),
+        ("iss", "MASTERCARD"),
+        ("iat", NOW - 100_000),
+        ("jti", "used-before"),
+    ],
+)
 def test_a_tenant_jwt_with_a_duplicated_claim_is_refused(env: Env, name: str, first: Any) -> None:
     register(env, public_key_pem=pem(KEY_1))
     token = tenant_token(duplicated(tenant_claims(), name, first))
@@ -262,10 +299,15 @@ def test_a_tenant_jwt_re_encoded_is_not_a_new_token(env: Env, malleate: Any) -> 
 # --- what we mint -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("extra", "text"), [({"exp": float("nan")}, "not JSON compliant"),
-                                             ({"nbf": float("inf")}, "not JSON compliant"),
-                                             ({"iss": 5}, "must be a string"),
-                                             ({"x": b"bytes"}, "not JSON serializable")])
+@pytest.mark.parametrize(
+    ("extra", "text"),
+    [
+        ({"exp": float("nan")}, "not JSON compliant"),
+        ({"nbf": float("inf")}, "not JSON compliant"),
+        ({"iss": 5}, "must be a string"),
+        ({"x": b"bytes"}, "not JSON serializable"),
+    ],
+)
 def test_we_never_sign_claims_we_would_refuse(env: Env, extra: dict[str, Any], text: str) -> None:
     with pytest.raises(InvalidRequest, match=text) as caught:
         env.mint(extra=extra)

@@ -26,20 +26,18 @@ import json
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from shared.billers import Actor
-from shared.database import Database
+from shared.app import PayerAuth
+from shared.billers.directory import Actor
 from shared.errors import PayerAuthError
-from shared.local_keys import LocalKeySource
-from shared.service import PayerAuth
+from shared.keystores.local import LocalKeySource
 from shared.settings import Settings, redact
-from tools.localhost import load_local_settings
+from shared.storage.database import Database
+from shared.storage.schema import create_schema
+from tools.demo_site import DEMO_BILLER_GUID, DEMO_ORIGIN_DOMAIN
+from tools.local_settings import load_local_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-SQL = ROOT / "infra" / "sql"
-DEMO_BILLER_GUID = "6f1d2a4e-3b5c-4d7e-8f90-a1b2c3d4e5f6"
-DEMO_ORIGIN_DOMAIN = "127.0.0.1:8080"
 CLI_ACTOR = Actor(sub="cli")
 
 
@@ -56,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="payer-auth", description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog="payer-auth", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     groups = root.add_subparsers(required=True, metavar="command")
 
     init = groups.add_parser("init", help="create local keys, databases, the demo biller and a biller JWT")
@@ -65,8 +64,9 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--quiet", action="store_true", help="print only the biller JWT")
     init.set_defaults(run=cmd_init)
 
-    biller = groups.add_parser("biller", help="billers in the Master DB").add_subparsers(required=True,
-                                                                                       metavar="action")
+    biller = groups.add_parser("biller", help="billers in the Master DB").add_subparsers(
+        required=True, metavar="action"
+    )
     add = biller.add_parser("add", help="add a biller")
     add.add_argument("--name", required=True)
     add.add_argument("--domain", required=True, help="host[:port] or *.host of the biller's site")
@@ -80,8 +80,13 @@ def parser() -> argparse.ArgumentParser:
     mint.add_argument("--biller", required=True, help="biller GUID")
     mint.add_argument("--domain", default=None, help="domain claim (default: the biller's domain)")
     mint.add_argument("--expires-in", type=int, default=None, help="seconds until exp (default: no exp)")
-    mint.add_argument("--claim", action="append", default=[], metavar="NAME=VALUE",
-                      help="set or override a claim; VALUE is JSON when it parses, else a string")
+    mint.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set or override a claim; VALUE is JSON when it parses, else a string",
+    )
     mint.add_argument("--no-record", action="store_true", help="do not record it in the shard (for tests)")
     mint.set_defaults(run=cmd_token_mint)
     revoke = token.add_parser("revoke", help="revoke a biller JWT by jti")
@@ -96,24 +101,33 @@ def parser() -> argparse.ArgumentParser:
     keys = groups.add_parser("keys", help="local development keys").add_subparsers(required=True, metavar="action")
     keys.add_parser("rotate", help="add a new local certificate version").set_defaults(run=cmd_keys_rotate)
     groups.add_parser("health", help="the keys and databases in detail; exit 1 when degraded").set_defaults(
-        run=cmd_health)
+        run=cmd_health
+    )
     return root
 
 
 def add_tenant_commands(groups: Any) -> None:
-    tenant = groups.add_parser("tenant", help="seamless-login tenants").add_subparsers(required=True,
-                                                                                     metavar="action")
+    tenant = groups.add_parser("tenant", help="seamless-login tenants").add_subparsers(required=True, metavar="action")
     tadd = tenant.add_parser("add", help="register a tenant (exactly one of --pem-file, --jwks-url, --hs256-secret-*)")
     tadd.add_argument("--id", required=True, help="the iss of the tenant's JWTs")
     tadd.add_argument("--audience", required=True, help="the aud the tenant's JWTs carry")
     tadd.add_argument("--return-url", required=True, help="where a successful login lands (exact)")
-    tadd.add_argument("--frame-ancestor", action="append", default=[], metavar="ORIGIN", required=True,
-                      help="an origin allowed to frame the login (repeat for several)")
+    tadd.add_argument(
+        "--frame-ancestor",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        required=True,
+        help="an origin allowed to frame the login (repeat for several)",
+    )
     source = tadd.add_mutually_exclusive_group(required=True)
     source.add_argument("--pem-file", type=Path, help="RS256: the tenant's PEM public key")
     source.add_argument("--jwks-url", help="RS256: the tenant's JWKS URL (https)")
-    source.add_argument("--hs256-secret-file", type=Path,
-                        help="HS256 locally: a file holding the base64 shared secret (stored under .local/secrets/)")
+    source.add_argument(
+        "--hs256-secret-file",
+        type=Path,
+        help="HS256 locally: a file holding the base64 shared secret (stored under .local/secrets/)",
+    )
     source.add_argument("--hs256-secret-name", help="HS256 in Azure: the Key Vault secret holding the base64 secret")
     tadd.set_defaults(run=cmd_tenant_add)
     tenant.add_parser("list", help="list tenants").set_defaults(run=cmd_tenant_list)
@@ -124,8 +138,13 @@ def add_tenant_commands(groups: Any) -> None:
     dev_add.add_argument("--id", required=True, help="the iss of the tenant's JWTs")
     dev_add.add_argument("--audience", default="payer-auth-dev", help="the aud its JWTs carry")
     dev_add.add_argument("--return-url", default=None, help="where a login lands (default: the demo page)")
-    dev_add.add_argument("--frame-ancestor", action="append", default=[], metavar="ORIGIN",
-                         help="an origin allowed to frame the login (default: the demo page's)")
+    dev_add.add_argument(
+        "--frame-ancestor",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="an origin allowed to frame the login (default: the demo page's)",
+    )
     dev_add.set_defaults(run=cmd_tenant_dev_add)
     tmint = tenant.add_parser("mint", help="development only: sign a tenant JWT with a dev-add tenant's key")
     tmint.add_argument("--id", required=True, help="the tenant's id (its iss)")
@@ -139,9 +158,9 @@ def add_tenant_commands(groups: Any) -> None:
 def cmd_init(service: PayerAuth, args: argparse.Namespace) -> int:
     s = service.settings
     kid = service.ic_keys.current().signer.kid
-    create_schema(service.directory.master, "master")
+    init_schema(service.directory.master, "master")
     for shard in service.directory.shards.values():
-        create_schema(shard, "shard")
+        init_schema(shard, "shard")
     if service.directory.biller(DEMO_BILLER_GUID) is None:
         service.directory.add_biller(DEMO_BILLER_GUID, "Demo Biller", args.domain, next(iter(s.shard_dbs)))
     token = demo_biller_jwt(service, args.domain)
@@ -175,17 +194,17 @@ def demo_biller_jwt(service: PayerAuth, domain: str) -> str:
 
 
 def exchange_curl(token: str, origin: str, base_url: str) -> str:
-    return (f"  curl -i -X POST {base_url}/api/payer/token -H 'Origin: {origin}' \\\n"
-            "    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\\n"
-            "    -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\\n"
-            f"    -d subject_token={token}")
+    return (
+        f"  curl -i -X POST {base_url}/api/payer/token -H 'Origin: {origin}' \\\n"
+        "    -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange \\\n"
+        "    -d subject_token_type=urn:ietf:params:oauth:token-type:jwt \\\n"
+        f"    -d subject_token={token}"
+    )
 
 
-def create_schema(database: Database, kind: str) -> None:
-    if database.dialect == "mssql":
+def init_schema(database: Database, kind: Literal["master", "shard"]) -> None:
+    if not create_schema(database, kind):
         say(f"{database.label}: SQL Server; run infra/sql/sqlserver/{kind}.sql there (not done by init)")
-        return
-    database.run_script((SQL / "sqlite" / f"{kind}.sql").read_text())
 
 
 def cmd_biller_add(service: PayerAuth, args: argparse.Namespace) -> int:
@@ -209,8 +228,14 @@ def cmd_biller_list(service: PayerAuth, args: argparse.Namespace) -> int:
 def cmd_token_mint(service: PayerAuth, args: argparse.Namespace) -> int:
     extra = dict(parse_claim(c) for c in args.claim)
     biller = service.biller_tokens.biller(args.biller)
-    minted = service.biller_tokens.mint(biller.guid, args.domain or biller.domain, CLI_ACTOR,
-                                        expires_in=args.expires_in, extra=extra, record=not args.no_record)
+    minted = service.biller_tokens.mint(
+        biller.guid,
+        args.domain or biller.domain,
+        CLI_ACTOR,
+        expires_in=args.expires_in,
+        extra=extra,
+        record=not args.no_record,
+    )
     say(f"jti {minted.record.jti}" + ("" if args.no_record else " recorded in shard " + biller.shard))
     print(minted.token)
     return 0
@@ -219,8 +244,10 @@ def cmd_token_mint(service: PayerAuth, args: argparse.Namespace) -> int:
 def cmd_token_revoke(service: PayerAuth, args: argparse.Namespace) -> int:
     record = service.biller_tokens.revoke(args.biller, args.jti, CLI_ACTOR)
     say(f"jti {record.jti}: active={record.active} revokedAt={record.revoked_at}")
-    say(f"exchanges with it stop within {service.settings.revocation_bound} s on every running instance "
-        "(PAYERAUTH_REVOCATION_BOUND)")
+    say(
+        f"exchanges with it stop within {service.settings.revocation_bound} s on every running instance "
+        "(PAYERAUTH_REVOCATION_BOUND)"
+    )
     return 0
 
 
@@ -237,9 +264,11 @@ def cmd_keys_rotate(service: PayerAuth, args: argparse.Namespace) -> int:
         return 1
     s = service.settings
     say(f"added key version {source.add_version()} in {source.folder}")
-    say(f"running instances publish it in the JWKS within {s.key_refresh_interval} s "
+    say(
+        f"running instances publish it in the JWKS within {s.key_refresh_interval} s "
         f"(PAYERAUTH_KEY_REFRESH_SECONDS) and sign with it {s.key_overlap} s after that "
-        "(PAYERAUTH_KEY_OVERLAP_SECONDS)")
+        "(PAYERAUTH_KEY_OVERLAP_SECONDS)"
+    )
     return 0
 
 
@@ -251,8 +280,8 @@ def cmd_health(service: PayerAuth, args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_add(service: PayerAuth, args: argparse.Namespace) -> int:
-    from shared.secret_store import LocalSecretStore
-    from shared.tenants import Tenant
+    from shared.keystores.secret_store import LocalSecretStore
+    from shared.tenants.registry import Tenant
 
     secret_name = args.hs256_secret_name
     if args.hs256_secret_file:
@@ -262,9 +291,16 @@ def cmd_tenant_add(service: PayerAuth, args: argparse.Namespace) -> int:
             return 1
         secret_name = "tenant-" + "".join(c if c.isalnum() else "-" for c in args.id)[:100]
         store.put(secret_name, args.hs256_secret_file.read_text().strip())
-    tenant = Tenant(args.id, args.audience, "HS256" if secret_name else "RS256", args.return_url,
-                    tuple(args.frame_ancestor), args.pem_file.read_text() if args.pem_file else None,
-                    args.jwks_url, secret_name)
+    tenant = Tenant(
+        args.id,
+        args.audience,
+        "HS256" if secret_name else "RS256",
+        args.return_url,
+        tuple(args.frame_ancestor),
+        args.pem_file.read_text() if args.pem_file else None,
+        args.jwks_url,
+        secret_name,
+    )
     try:
         service.tenants.add(tenant, development=service.settings.development)
     except PayerAuthError:
@@ -291,20 +327,25 @@ def cmd_tenant_dev_add(service: PayerAuth, args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from shared.tenants import Tenant
+    from shared.tenants.registry import Tenant
 
     refuse_outside_development(service, "tenant dev-add")
     key_file = dev_tenant_key_file(service, args.id)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     demo = f"http://{DEMO_ORIGIN_DOMAIN}"
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                               serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    tenant = Tenant(args.id, args.audience, "RS256", args.return_url or f"{demo}/",
-                    tuple(args.frame_ancestor or [demo]), public_pem)
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    tenant = Tenant(
+        args.id, args.audience, "RS256", args.return_url or f"{demo}/", tuple(args.frame_ancestor or [demo]), public_pem
+    )
     service.tenants.add(tenant, development=True)
     key_file.parent.mkdir(parents=True, exist_ok=True)
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_file.chmod(0o600)
     say(f"registered tenant {tenant.tenant_id} (RS256, key in {key_file}); sign a login with:")
     say(f"  python -m tools.cli tenant mint --id {tenant.tenant_id} --email someone@example.com")
@@ -325,8 +366,14 @@ def cmd_tenant_mint(service: PayerAuth, args: argparse.Namespace) -> int:
     if tenant is None or not key_file.exists():
         raise SystemExit(f"no development tenant {args.id!r}: run tenant dev-add --id {args.id} first")
     now = int(time.time())
-    claims = {"iss": tenant.tenant_id, "aud": tenant.audience, "iat": now, "exp": now + args.lifetime,
-              "jti": uuid.uuid4().hex, **user}
+    claims = {
+        "iss": tenant.tenant_id,
+        "aud": tenant.audience,
+        "iat": now,
+        "exp": now + args.lifetime,
+        "jti": uuid.uuid4().hex,
+        **user,
+    }
     token = jwt.encode(claims, key_file.read_bytes(), algorithm="RS256")
     say(f"a one-time tenant JWT (expires in {args.lifetime} s) is on stdout; open the login in the iframe:")
     say(f"  {service.settings.public_base_url}/api/tenant/login?token={token}")
@@ -341,8 +388,9 @@ def dev_tenant_key_file(service: PayerAuth, tenant_id: str) -> Path:
 
 def refuse_outside_development(service: PayerAuth, command: str) -> None:
     if not service.settings.development:
-        raise SystemExit(f"{command} is for development only (PAYERAUTH_ENVIRONMENT is "
-                         f"{service.settings.environment!r})")
+        raise SystemExit(
+            f"{command} is for development only (PAYERAUTH_ENVIRONMENT is {service.settings.environment!r})"
+        )
 
 
 def parse_claim(text: str) -> tuple[str, Any]:

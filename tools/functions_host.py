@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from shared.edge import is_preflight
+from shared.web.edge import is_preflight
 
 log = logging.getLogger("payerauth.localhost")
 
@@ -78,6 +78,7 @@ def host_answer(status: int) -> RawResponse:
 
 # --- routes, from the app's own bindings ------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Route:
     name: str
@@ -116,8 +117,16 @@ def discover_routes(app: Any, prefix: str) -> list[Route]:
             continue
         methods = frozenset(str(getattr(m, "value", m)).upper() for m in (trigger.methods or ()))
         level = str(getattr(trigger.auth_level, "value", trigger.auth_level or "function")).lower()
-        routes.append(Route(function.get_function_name(), route_pattern(trigger.route, prefix), methods or None,
-                            trigger.name, function.get_user_function(), anonymous=level == "anonymous"))
+        routes.append(
+            Route(
+                function.get_function_name(),
+                route_pattern(trigger.route, prefix),
+                methods or None,
+                trigger.name,
+                function.get_user_function(),
+                anonymous=level == "anonymous",
+            )
+        )
     return routes
 
 
@@ -128,6 +137,7 @@ def host_route_prefix(path: Path) -> str:
 
 
 # --- the request the worker builds a func.HttpRequest from --------------------------------------
+
 
 def decoded_path(raw: str) -> str:
     """Kestrel decodes the path before routing, except ``%2F`` (so a route parameter never gains a
@@ -181,6 +191,7 @@ def request_url(request: RawRequest, path: str, query: str) -> str:
 
 
 # --- the answer: what the host writes for a func.HttpResponse ------------------------------------
+
 
 def encode_response(response: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Encode as the Functions Python library does, then write it as the host does."""
@@ -239,6 +250,7 @@ def _expires(value: str) -> str:
 
 # --- the host ---------------------------------------------------------------------------------
 
+
 class FunctionsHost:
     """Routes a request to the app's function and answers as the host would.
 
@@ -256,7 +268,8 @@ class FunctionsHost:
         self.platform = platform
         self.function_key = function_key
         self._instance: contextlib.AbstractContextManager[Any] = (
-            threading.Lock() if platform == "flex" else contextlib.nullcontext())
+            threading.Lock() if platform == "flex" else contextlib.nullcontext()
+        )
 
     def handle(self, request: RawRequest) -> RawResponse:
         if self.platform == "flex" and is_preflight(request.method, request.headers):
@@ -286,13 +299,17 @@ class FunctionsHost:
         key = headers[0] if headers else (codes[0] if codes else "")
         return bool(key) and hmac.compare_digest(key.encode(), self.function_key.encode())
 
-    def invoke(self, route: Route, request: RawRequest, path: str, query: str,
-               params: dict[str, str]) -> RawResponse:
+    def invoke(self, route: Route, request: RawRequest, path: str, query: str, params: dict[str, str]) -> RawResponse:
         import azure.functions as func
 
         function_request = func.HttpRequest(
-            method=request.method, url=request_url(request, path, query), headers=request_headers(request),
-            params=query_params(query), route_params=params, body=request.body)
+            method=request.method,
+            url=request_url(request, path, query),
+            headers=request_headers(request),
+            params=query_params(query),
+            route_params=params,
+            body=request.body,
+        )
         with self._instance:
             try:
                 status, headers, body = encode_response(route.function(**{route.param: function_request}))

@@ -23,11 +23,16 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 import function_app  # noqa: E402
-from shared.billers import Actor  # noqa: E402
-from shared.local_keys import LocalKeySource  # noqa: E402
+from shared.billers.directory import Actor  # noqa: E402
+from shared.keystores.local import LocalKeySource  # noqa: E402
 from tests.conftest import START, Env, build_env  # noqa: E402
-from tools.cli import DEMO_BILLER_GUID  # noqa: E402
-from tools.localhost import DemoServer, serve, serve_demo, stop  # noqa: E402
+from tools.demo_site import (  # noqa: E402
+    DEMO_BILLER_GUID,
+    DemoServer,
+    serve_demo,
+)
+from tools.kestrel import stop  # noqa: E402
+from tools.localhost import serve  # noqa: E402
 
 
 def closed_port() -> int:

@@ -1,0 +1,111 @@
+"""The guard every protected route uses: a verified payer JWT becomes a typed ``PayerPrincipal``.
+
+The token comes from ``Authorization: Bearer`` or, failing that, the session
+cookie.  It is verified with the payer key ring only (our keys, our ``iss`` and
+``aud``, ``typ`` ``at+jwt``, usertype ``payer``, ``exp`` required), so a biller
+JWT, a portal JWT or a tampered token is a 401 whatever key signed it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import Forbidden, PayerAuthError, Unauthorized
+from shared.http import Request
+from shared.jose.keys import KeyRing
+from shared.jose.verify import TokenRules, verify
+from shared.reasons import Reason
+from shared.settings import Settings
+from shared.tokens import BILLER_GUID, ORIGIN, PAYER
+
+
+@dataclass(frozen=True)
+class PayerPrincipal:
+    subject: str
+    biller_guid: str
+    origin: str
+    session_id: str
+    token_id: str
+    expires_at: int
+
+    @classmethod
+    def from_claims(cls, claims: dict[str, Any]) -> PayerPrincipal:
+        return cls(claims["sub"], claims[BILLER_GUID], claims[ORIGIN], claims["sid"], claims["jti"], int(claims["exp"]))
+
+
+class PayerGuard:
+    def __init__(self, settings: Settings, payer_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
+        self.settings = settings
+        self.payer_keys = payer_keys
+        self.now = now
+        self._rules: dict[frozenset[str], TokenRules] = {}
+
+    def rules(self, algorithms: frozenset[str]) -> TokenRules:
+        """The payer JWT's rules for the key set's algorithms, built once per set (a rotation adds one)."""
+        rules = self._rules.get(algorithms)
+        if rules is None:
+            rules = PAYER.rules(self.settings.payer_issuer, self.settings.payer_audience, algorithms)
+            self._rules[algorithms] = rules
+        return rules
+
+    def require(self, request: Request) -> PayerPrincipal:
+        token = self.credential(request)
+        keyset = self.payer_keys.current()
+        algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
+        claims = verify(
+            token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway, reject=Unauthorized
+        )
+        principal = PayerPrincipal.from_claims(claims)
+        origin = request.header("origin")
+        if origin is not None and origin != principal.origin:
+            raise Forbidden("the payer JWT was issued to another origin", reason=Reason.PAYER_ORIGIN_MISMATCH)
+        return principal
+
+    def session_origin(self, request: Request) -> str | None:
+        """The origin a request's session was issued to, when its signature verifies (expired or not).
+
+        Logout grants CORS to this origin only, so it never answers an arbitrary site's page."""
+        try:
+            token = self.credential(request)
+            keyset = self.payer_keys.current()
+            algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
+            claims = verify(
+                token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway, reject=Unauthorized
+            )
+        except Unauthorized as exc:
+            if exc.reason != "payer_token_expired":
+                return None
+            claims = _payload(token)  # expiry is checked after the signature, issuer, audience and usertype
+        except PayerAuthError:
+            return None
+        origin = claims.get(ORIGIN)
+        return origin if isinstance(origin, str) else None
+
+    def credential(self, request: Request) -> str:
+        authorization = request.header("authorization")
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthorized("use 'Authorization: Bearer <payer JWT>'", reason=Reason.AUTHORIZATION_MALFORMED)
+            return token.strip()
+        cookie = request.cookie(self.settings.cookie_name)
+        if not cookie:
+            raise Unauthorized(
+                "no payer session: send the session cookie or 'Authorization: Bearer'", reason=Reason.CREDENTIAL_MISSING
+            )
+        return cookie
+
+
+def _payload(token: str) -> dict[str, Any]:
+    try:
+        part = token.split(".")[1]
+        payload = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return payload if isinstance(payload, dict) else {}
