@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LINTED := shared function_app.py tools tests bench client/test/sites.py
+LINTED := shared function_app.py tools tests bench scripts client/test/sites.py
 # make run PORT=7072 DEMO_PORT=8081 PLATFORM=core-tools INSTANCES=2 (python -m tools.localhost --help)
 PORT ?= 7071
 DEMO_PORT ?= 8080

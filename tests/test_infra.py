@@ -543,9 +543,14 @@ def test_api_management_imports_openapi_without_the_component_kinds_it_does_not_
     assert set(imported["components"]) <= {"schemas"}
     refs = re.findall(r'"\$ref": "#/components/(\w+)/', json.dumps(imported))
     assert refs and set(refs) == {"schemas"}
-    parameters = [p for item in imported["paths"].values()
-                  for p in [*item.get("parameters", []),
-                            *(q for op in item.values() if isinstance(op, dict) for q in op.get("parameters", []))]]
+    parameters = [
+        p
+        for item in imported["paths"].values()
+        for p in [
+            *item.get("parameters", []),
+            *(q for op in item.values() if isinstance(op, dict) for q in op.get("parameters", [])),
+        ]
+    ]
     assert {"name": "billerGuid", "in": "path", "required": True, "schema": {"type": "string"}} in parameters
     assert not [p for p in parameters if {"style", "explode", "allowEmptyValue", "allowReserved"} & set(p)]
 
@@ -561,8 +566,9 @@ def test_the_imported_openapi_document_is_openapi_yaml_as_it_is_now() -> None:
     assert current == generator.render(), "run: python scripts/apim_openapi.py"
     source = yaml.safe_load((ROOT / "openapi.yaml").read_text())
     imported = json.loads(current)
-    assert {(path, method) for path, item in source["paths"].items() for method in item} == \
-        {(path, method) for path, item in imported["paths"].items() for method in item}
+    assert {(path, method) for path, item in source["paths"].items() for method in item} == {
+        (path, method) for path, item in imported["paths"].items() for method in item
+    }
 
 
 # --- Item 12: do not overwrite IC's procedure ---------------------------------------------------------------
