@@ -192,6 +192,8 @@ def simulate(instances: int, billers: int, seconds: float, connections: int) -> 
     import tempfile
     import time
 
+    from bench.ports import free_port, wait_for_port
+
     with tempfile.TemporaryDirectory(prefix="payer-auth-capacity-") as tmp:
         folder = Path(tmp)
         shards = {"s1": f"sqlite:{folder / 's1.db'}", "s2": f"sqlite:{folder / 's2.db'}"}
@@ -227,7 +229,7 @@ def simulate(instances: int, billers: int, seconds: float, connections: int) -> 
             stderr=subprocess.STDOUT,
         )
         try:
-            wait_for(port)
+            wait_for_port(port)
             started = time.monotonic()
             load = subprocess.run(
                 [
@@ -310,28 +312,6 @@ def compare(
             f"({seen[what] / predicted - 1:+.0%})"
         )
     return ok
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_for(port: int) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"the local host did not open port {port}")
 
 
 def main() -> None:

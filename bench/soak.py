@@ -41,6 +41,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from bench.ports import free_port, wait_for_port
 from shared.jose.certificates import PKCS12, KeyMaterial, generate_self_signed, to_pkcs12_secret
 from tests.azure_fakes import FakeIdentityEndpoint, FakeKeyVault
 
@@ -96,12 +97,6 @@ class Soak:
     def event(self, name: str, **details: Any) -> None:
         self.events.append({"t": time.time(), "event": name, **details})
         print(f"  {time.strftime('%H:%M:%S')} {name} {details if details else ''}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def setup(folder: Path) -> Soak:
@@ -214,15 +209,6 @@ def host(soak: Soak, instances: int) -> Iterator[subprocess.Popen[bytes]]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
-
-
-def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"the local host did not open port {port} within {timeout:.0f} s")
 
 
 def http(

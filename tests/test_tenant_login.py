@@ -476,7 +476,8 @@ def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env
     assert jwks_server.fetches == 2
 
 
-def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() -> None:
+def stalled_jwks(wait: float) -> tuple[TenantJwks, threading.Event, threading.Event]:
+    """A tenant JWKS whose fetch starts and then hangs until released."""
     started, release = threading.Event(), threading.Event()
 
     def slow_fetch(url: str, policy: FetchPolicy) -> dict[str | None, Any]:
@@ -491,7 +492,13 @@ def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() 
         min_interval=60,
         monotonic=lambda: 1000.0,
         fetch=slow_fetch,
+        wait=wait,
     )
+    return jwks, started, release
+
+
+def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() -> None:
+    jwks, started, release = stalled_jwks(wait=30)
     first = threading.Thread(target=jwks.keys_for, args=("k1",))
     first.start()
     assert started.wait(30)
@@ -500,6 +507,18 @@ def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() 
     assert caught.value.retry_after > 0
     release.set()
     first.join(30)
+    assert jwks.keys_for("k1") == [KEY_1.public_key()] and jwks.fetches == 1
+
+
+def test_the_login_that_starts_a_stalling_fetch_stops_waiting_for_it() -> None:
+    # On Flex one request at a time runs per instance: a login must not hold it for the fetch's deadline.
+    jwks, started, release = stalled_jwks(wait=0.05)
+    with pytest.raises(JwksFetchError, match="being fetched") as caught:
+        jwks.keys_for("k1")  # returns while the fetch it started still hangs
+    assert started.is_set() and not release.is_set() and caught.value.retry_after > 0
+    release.set()
+    fetcher = next(t for t in threading.enumerate() if t.name == "tenant-jwks")
+    fetcher.join(30)  # the fetch finishes on its own thread; the next login uses what it brought
     assert jwks.keys_for("k1") == [KEY_1.public_key()] and jwks.fetches == 1
 
 

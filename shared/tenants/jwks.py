@@ -214,6 +214,9 @@ def _rsa_key(entry: Any) -> rsa.RSAPublicKey | None:
     return key if key.key_size >= 2048 else None
 
 
+FETCH_WAIT = 0.5  # seconds a login waits for the fetch it started (TenantJwks._refresh says why)
+
+
 class TenantJwks:
     """One tenant's JWKS: cached for ``ttl``; fetched at most once per ``min_interval``, failed or not."""
 
@@ -226,8 +229,10 @@ class TenantJwks:
         min_interval: float,
         monotonic: Callable[[], float],
         fetch: Callable[[str, FetchPolicy], Any] = fetch_jwks,
+        wait: float = FETCH_WAIT,
     ) -> None:
         self.url = url
+        self.wait = wait
         self.policy = policy
         self.ttl = ttl
         self.min_interval = min_interval
@@ -256,21 +261,33 @@ class TenantJwks:
         return [keys[kid]] if kid in keys else []
 
     def _refresh(self, now: float) -> None:
+        """Start a fetch and wait for it at most ``wait`` seconds.
+
+        The fetch runs on a thread of its own: on Flex Consumption a Python instance serves one request at a
+        time, so a login waiting out a stalling JWKS URL's whole deadline would hold every other request sent
+        to that instance. Past ``wait``, the login goes on with the cached set, or answers 503 at once.
+        """
         if not self._lock.acquire(blocking=False):
             return  # a fetch is in flight: serve the cached set meanwhile, or say so at once (never queue)
+        if now - self._attempted_at < self.min_interval:
+            self._lock.release()  # another login fetched while this one waited for the clock
+            return
+        self._attempted_at = now
+        self.fetches += 1
+        done = threading.Event()
+        threading.Thread(target=self._fetch, args=(now, done), daemon=True, name="tenant-jwks").start()
+        done.wait(self.wait)
+
+    def _fetch(self, now: float, done: threading.Event) -> None:
         try:
-            if now - self._attempted_at < self.min_interval:
-                return  # another login fetched while this one waited for the clock
-            self._attempted_at = now
-            self.fetches += 1
-            try:
-                self._keys = self.fetch(self.url, self.policy)
-                self._fetched_at = now
-                self._last_error = None
-            except PayerAuthError as exc:
-                log.warning("tenant JWKS fetch failed (%s): %s", exc.reason, exc.description)
-                self._last_error = (
-                    exc if isinstance(exc, JwksFetchError) else JwksFetchError(exc.description, reason=exc.reason)
-                )
+            self._keys = self.fetch(self.url, self.policy)
+            self._fetched_at = now
+            self._last_error = None
+        except PayerAuthError as exc:
+            log.warning("tenant JWKS fetch failed (%s): %s", exc.reason, exc.description)
+            self._last_error = (
+                exc if isinstance(exc, JwksFetchError) else JwksFetchError(exc.description, reason=exc.reason)
+            )
         finally:
             self._lock.release()
+            done.set()
