@@ -33,7 +33,7 @@ from shared.telemetry import DependencyStates
 from shared.tenants.jwks import FetchPolicy
 from shared.tenants.login import ReplayStore, TenantLogin
 from shared.tenants.registry import TenantRegistry
-from shared.tokens import BILLER, PORTAL
+from shared.tokens import BILLER, PORTAL, Issuer
 
 
 def utc_now() -> dt.datetime:
@@ -69,25 +69,44 @@ class PayerAuth:
             monotonic=self.monotonic,
             now=self.now,
         )
-        self.tenant_login = TenantLogin(s, self.tenants, ReplayStore(self.directory.master), self.payer_keys, self.now)
-        self.guard = PayerGuard(self.settings, self.payer_keys, self.now)
+        self.tenant_login = TenantLogin(
+            self.tenants,
+            ReplayStore(self.directory.master),
+            self.payer_keys,
+            self.now,
+            session=Issuer(s.payer_issuer, s.payer_audience, s.tenant_session_lifetime),
+            leeway=s.leeway,
+            max_lifetime=s.tenant_token_max_lifetime,
+        )
+        self.guard = PayerGuard(
+            self.payer_keys,
+            self.now,
+            issuer=s.payer_issuer,
+            audience=s.payer_audience,
+            leeway=s.leeway,
+            cookie_name=s.cookie_name,
+        )
         self.portal = PortalGuard(
-            self.settings, PORTAL.rules(s.portal_issuer, s.portal_audience), self.ic_keys, self.now
+            PORTAL.rules(s.portal_issuer, s.portal_audience), self.ic_keys, self.now, leeway=s.leeway
         )
         self.resources = Resources(self.directory)
         verified: TtlCache[dict[str, Any]] = TtlCache(
             self.settings.revocation_bound, self.settings.directory_cache_size, self.monotonic
         )
         self.exchange = Exchange(
-            self.settings,
             self.ic_keys,
             self.payer_keys,
             self.directory,
             self.now,
             rules=BILLER.rules(s.biller_issuer, s.biller_audience),
+            payer=Issuer(s.payer_issuer, s.payer_audience, s.payer_token_lifetime),
+            leeway=s.leeway,
+            allow_http_loopback=s.development,
             verified=verified,
         )
-        self.biller_tokens = BillerTokens(self.settings, self.ic_keys, self.directory, self.now)
+        self.biller_tokens = BillerTokens(
+            self.ic_keys, self.directory, self.now, issuer=s.biller_issuer, audience=s.biller_audience
+        )
 
     @classmethod
     def from_settings(

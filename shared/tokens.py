@@ -36,6 +36,15 @@ SUBJECT_NAMESPACE = uuid.UUID("8d6b3c5e-8f0a-4f59-9a3e-6e1c2b7d4a10")  # a tenan
 
 
 @dataclass(frozen=True)
+class Issuer:
+    """What the tokens we sign for one audience carry: our ``iss``, their ``aud``, and how long they live."""
+
+    issuer: str
+    audience: str
+    lifetime: int
+
+
+@dataclass(frozen=True)
 class TokenKind:
     name: str  # in messages: "the biller JWT has expired"
     typ: str  # the header typ we write when we sign one

@@ -16,7 +16,6 @@ from shared.errors import InvalidRequest, NotFound
 from shared.jose.keys import KeyRing
 from shared.origins import parse_registrable_domain
 from shared.reasons import Reason
-from shared.settings import Settings
 from shared.tokens import BILLER, biller_claims, canonical_guid
 
 
@@ -28,9 +27,16 @@ class MintedToken:
 
 class BillerTokens:
     def __init__(
-        self, settings: Settings, ic_keys: KeyRing, directory: BillerDirectory, now: Callable[[], dt.datetime]
+        self,
+        ic_keys: KeyRing,
+        directory: BillerDirectory,
+        now: Callable[[], dt.datetime],
+        *,
+        issuer: str,
+        audience: str,
     ) -> None:
-        self.settings = settings
+        self.issuer = issuer  # the biller JWT's iss and aud (IC's values)
+        self.audience = audience
         self.ic_keys = ic_keys
         self.directory = directory
         self.now = now
@@ -56,8 +62,8 @@ class BillerTokens:
         parse_registrable_domain(domain)  # refuse a malformed or too-wide domain before signing anything
         jti = str(uuid.uuid4())
         claims = biller_claims(
-            issuer=self.settings.biller_issuer,
-            audience=self.settings.biller_audience,
+            issuer=self.issuer,
+            audience=self.audience,
             biller_guid=biller.guid,
             domain=domain,
             jti=jti,

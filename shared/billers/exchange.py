@@ -22,9 +22,8 @@ from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, verify
 from shared.origins import Origin, parse_domain, request_origin
 from shared.reasons import Reason
-from shared.settings import Settings
 from shared.storage.cache import TtlCache
-from shared.tokens import PAYER, canonical_guid, payer_claims
+from shared.tokens import PAYER, Issuer, canonical_guid, payer_claims
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105 - a URN, not a secret
@@ -81,16 +80,20 @@ def parse_exchange(
 class Exchange:
     def __init__(
         self,
-        settings: Settings,
         ic_keys: KeyRing,
         payer_keys: KeyRing,
         directory: BillerDirectory,
         now: Callable[[], dt.datetime],
         *,
         rules: TokenRules,
+        payer: Issuer,
+        leeway: int,
+        allow_http_loopback: bool,
         verified: TtlCache[dict[str, Any]] | None = None,
     ) -> None:
-        self.settings = settings
+        self.payer = payer  # the payer JWT's iss, aud and lifetime
+        self.leeway = leeway
+        self.allow_http_loopback = allow_http_loopback  # development only
         self.verified = verified  # biller JWTs are long-lived and shared by every payer of a biller
         self.ic_keys = ic_keys
         self.payer_keys = payer_keys
@@ -111,11 +114,11 @@ class Exchange:
             self.ic_keys.current(),
             self.rules,
             now=self.now(),
-            leeway=self.settings.leeway,
+            leeway=self.leeway,
             cache=self.verified,
         )
         origin = request_origin(
-            request.origin_header, request.referer_header, allow_http_loopback=self.settings.development
+            request.origin_header, request.referer_header, allow_http_loopback=self.allow_http_loopback
         )
         return Subject(request.subject_token, claims, origin, canonical_guid(claims["sub"]))
 
@@ -155,10 +158,10 @@ class Exchange:
         return guid
 
     def _issue(self, biller_guid: str, origin: Origin, delivery: Delivery, now: dt.datetime) -> Issued:
-        lifetime = self.settings.payer_token_lifetime
+        lifetime = self.payer.lifetime
         payer = payer_claims(
-            issuer=self.settings.payer_issuer,
-            audience=self.settings.payer_audience,
+            issuer=self.payer.issuer,
+            audience=self.payer.audience,
             biller_guid=biller_guid,
             origin=origin.serialize(),
             now=now,

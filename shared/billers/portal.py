@@ -16,7 +16,6 @@ from shared.http import Request
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, verify
 from shared.reasons import Reason
-from shared.settings import Settings
 from shared.tokens import BILLER_GUID, PORTAL, USERTYPE, canonical_guid
 
 
@@ -27,8 +26,8 @@ class PortalPrincipal:
 
 
 class PortalGuard:
-    def __init__(self, settings: Settings, rules: TokenRules, ic_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
-        self.settings = settings
+    def __init__(self, rules: TokenRules, ic_keys: KeyRing, now: Callable[[], dt.datetime], *, leeway: int) -> None:
+        self.leeway = leeway
         self.ic_keys = ic_keys
         self.now = now
         self.rules = rules  # the portal JWT's (``shared.tokens.PORTAL``), built once
@@ -44,7 +43,7 @@ class PortalGuard:
             self.ic_keys.current(),
             self.rules,
             now=self.now(),
-            leeway=self.settings.leeway,
+            leeway=self.leeway,
             reject=Unauthorized,
         )
         if claims[USERTYPE] != PORTAL.usertype:

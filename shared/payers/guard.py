@@ -21,7 +21,6 @@ from shared.http import Request
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, verify
 from shared.reasons import Reason
-from shared.settings import Settings
 from shared.tokens import BILLER_GUID, ORIGIN, PAYER
 
 
@@ -40,8 +39,20 @@ class PayerPrincipal:
 
 
 class PayerGuard:
-    def __init__(self, settings: Settings, payer_keys: KeyRing, now: Callable[[], dt.datetime]) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        payer_keys: KeyRing,
+        now: Callable[[], dt.datetime],
+        *,
+        issuer: str,
+        audience: str,
+        leeway: int,
+        cookie_name: str,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+        self.cookie_name = cookie_name
         self.payer_keys = payer_keys
         self.now = now
         self._rules: dict[frozenset[str], TokenRules] = {}
@@ -50,7 +61,7 @@ class PayerGuard:
         """The payer JWT's rules for the key set's algorithms, built once per set (a rotation adds one)."""
         rules = self._rules.get(algorithms)
         if rules is None:
-            rules = PAYER.rules(self.settings.payer_issuer, self.settings.payer_audience, algorithms)
+            rules = PAYER.rules(self.issuer, self.audience, algorithms)
             self._rules[algorithms] = rules
         return rules
 
@@ -58,9 +69,7 @@ class PayerGuard:
         token = self.credential(request)
         keyset = self.payer_keys.current()
         algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
-        claims = verify(
-            token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway, reject=Unauthorized
-        )
+        claims = verify(token, keyset, self.rules(algorithms), now=self.now(), leeway=self.leeway, reject=Unauthorized)
         principal = PayerPrincipal.from_claims(claims)
         origin = request.header("origin")
         if origin is not None and origin != principal.origin:
@@ -76,7 +85,7 @@ class PayerGuard:
             keyset = self.payer_keys.current()
             algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
             claims = verify(
-                token, keyset, self.rules(algorithms), now=self.now(), leeway=self.settings.leeway, reject=Unauthorized
+                token, keyset, self.rules(algorithms), now=self.now(), leeway=self.leeway, reject=Unauthorized
             )
         except Unauthorized as exc:
             if exc.reason != "payer_token_expired":
@@ -94,7 +103,7 @@ class PayerGuard:
             if scheme.lower() != "bearer" or not token.strip():
                 raise Unauthorized("use 'Authorization: Bearer <payer JWT>'", reason=Reason.AUTHORIZATION_MALFORMED)
             return token.strip()
-        cookie = request.cookie(self.settings.cookie_name)
+        cookie = request.cookie(self.cookie_name)
         if not cookie:
             raise Unauthorized(
                 "no payer session: send the session cookie or 'Authorization: Bearer'", reason=Reason.CREDENTIAL_MISSING

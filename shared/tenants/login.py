@@ -23,11 +23,10 @@ from shared.errors import InvalidRequest, Unauthorized
 from shared.jose.keys import KeyRing
 from shared.jose.verify import TokenRules, framed, verify
 from shared.reasons import Reason
-from shared.settings import Settings
 from shared.storage.database import Database
 from shared.telemetry import mask_email, mask_phone
 from shared.tenants.registry import Tenant, TenantRegistry
-from shared.tokens import TENANT_JWT, TENANT_SESSION, tenant_session_claims
+from shared.tokens import TENANT_JWT, TENANT_SESSION, Issuer, tenant_session_claims
 
 log = logging.getLogger("payerauth.tenant_login")
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -60,13 +59,18 @@ class ReplayStore:
 class TenantLogin:
     def __init__(
         self,
-        settings: Settings,
         registry: TenantRegistry,
         replay: ReplayStore,
         payer_keys: KeyRing,
         now: Callable[[], dt.datetime],
+        *,
+        session: Issuer,
+        leeway: int,
+        max_lifetime: int,
     ) -> None:
-        self.settings = settings
+        self.session = session  # the session JWT's iss, aud and lifetime
+        self.leeway = leeway
+        self.max_lifetime = max_lifetime  # of the tenant JWTs we accept
         self.registry = registry
         self.replay = replay
         self.payer_keys = payer_keys
@@ -83,11 +87,11 @@ class TenantLogin:
     def login(self, token: str, tenant: Tenant) -> Session:
         now = self.now()
         rules = _tenant_rules(tenant.tenant_id, tenant.audience, tenant.algorithm)
-        claims = verify(token, self.registry.keys(tenant), rules, now=now, leeway=self.settings.leeway)
+        claims = verify(token, self.registry.keys(tenant), rules, now=now, leeway=self.leeway)
         self._check_lifetime(claims, int(now.timestamp()))
         user = _user(claims)
         self._accept_once(token, tenant, claims, int(now.timestamp()))
-        lifetime = self.settings.tenant_session_lifetime
+        lifetime = self.session.lifetime
         session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ=TENANT_SESSION.typ)
         log.info(
             "tenant login tenant=%s email=%s mobile=%s",
@@ -99,10 +103,9 @@ class TenantLogin:
 
     def _check_lifetime(self, claims: dict[str, Any], now: int) -> None:
         issued = claims.get("iat", now)
-        if claims["exp"] - issued > self.settings.tenant_token_max_lifetime:
+        if claims["exp"] - issued > self.max_lifetime:
             raise InvalidRequest(
-                f"the tenant JWT lives longer than {self.settings.tenant_token_max_lifetime} s; "
-                "sign it just before opening the login",
+                f"the tenant JWT lives longer than {self.max_lifetime} s; sign it just before opening the login",
                 reason=Reason.TENANT_TOKEN_TOO_LONG_LIVED,
             )
 
@@ -110,14 +113,14 @@ class TenantLogin:
         jti = claims.get("jti")
         seed = f"{tenant.tenant_id}\0jti\0{jti}" if isinstance(jti, str) and jti else f"token\0{token}"
         key = hashlib.sha256(seed.encode()).hexdigest()
-        expires = int(claims["exp"]) + self.settings.leeway
+        expires = int(claims["exp"]) + self.leeway
         if not self.replay.first_use(key, tenant.tenant_id, expires, now):
             raise InvalidRequest("the tenant JWT has been used already", reason=Reason.TENANT_TOKEN_REPLAYED)
 
     def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime, lifetime: int) -> dict[str, Any]:
         return tenant_session_claims(
-            issuer=self.settings.payer_issuer,
-            audience=self.settings.payer_audience,
+            issuer=self.session.issuer,
+            audience=self.session.audience,
             tenant_id=tenant.tenant_id,
             user=user,
             now=now,
