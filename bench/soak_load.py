@@ -178,10 +178,11 @@ class Worker:
     def tenant_login(self, record: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         token, jti = tenant_token(self.shared.config["tenant"], f"payer{self.random.randrange(10_000)}@example.com")
         record["jti"] = jti
-        with self.shared.lock:
+        answer = self.send("POST", "/api/tenant/login", urlencode({"token": token}).encode(), {"Content-Type": FORM})
+        with self.shared.lock:  # only now may another worker replay it: its first use has been answered
             self.shared.used_tenant_tokens.append((token, jti))
             del self.shared.used_tenant_tokens[:-20]
-        return self.send("POST", "/api/tenant/login", urlencode({"token": token}).encode(), {"Content-Type": FORM})
+        return answer
 
     def tenant_replay(self, record: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         with self.shared.lock:
