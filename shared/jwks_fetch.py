@@ -103,7 +103,7 @@ def _checked_address(host: str, port: int, policy: FetchPolicy, loopback: bool) 
     allowed = host in policy.allowed_hosts or (loopback and policy.allow_http_loopback)
     for address in addresses:
         ip = ipaddress.ip_address(address.split("%")[0])
-        if not allowed and not ip.is_global:
+        if not allowed and (not ip.is_global or ip.is_multicast):  # multicast counts as global in Python 3.11
             raise JwksFetchError(f"the JWKS host {host!r} resolves to a non-public address; allow-list it in "
                                  "PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS if that is intended")
     return addresses[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from pathlib import Path
 
 import jwt
 import pytest
@@ -13,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import function_app
 from shared.billers import Actor
 from shared.certificates import generate_self_signed
-from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env
+from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env, build_env
 from tools.cli import DEMO_BILLER_GUID
 
 PAYER_CLAIMS = {"iss", "aud", "sub", "urn:invoicecloud:billerguid", "urn:invoicecloud:usertype",
@@ -384,3 +385,43 @@ def test_a_cached_verification_ends_when_its_key_stops_being_trusted(env: Env) -
     env.service.ic_keys.source = OtherKey()
     assert env.service.ic_keys.refresh()
     assert_rejected(env.exchange(token), "key we do not trust")
+
+
+# --- time claims at their leeway boundaries (issue 16) ----------------------------------------------------
+
+# (claim, where the claim sits relative to its leeway boundary, accepted?, what the refusal says)
+TIME_BOUNDARIES = [
+    ("exp", "inside", True, ""), ("exp", "at", False, "expired"), ("exp", "beyond", False, "expired"),
+    ("nbf", "inside", True, ""), ("nbf", "at", True, ""), ("nbf", "beyond", False, "not valid yet"),
+    ("iat", "inside", True, ""), ("iat", "at", True, ""), ("iat", "beyond", False, "issued in the future"),
+]
+
+
+def time_claim(claim: str, where: str, now: int, leeway: int) -> int:
+    """``exp`` is refused from ``now - leeway`` on; ``nbf`` and ``iat`` are refused after ``now + leeway``."""
+    step = {"inside": -1, "at": 0, "beyond": 1}[where]
+    return now - leeway - step if claim == "exp" else now + leeway + step
+
+
+@pytest.mark.parametrize("leeway", [60, 5])
+@pytest.mark.parametrize(("claim", "where", "accepted", "text"), TIME_BOUNDARIES)
+def test_time_claims_are_checked_exactly_at_their_leeway_boundary(
+        tmp_path: Path, key_folder: Path, leeway: int, claim: str, where: str, accepted: bool, text: str) -> None:
+    env = build_env(tmp_path, key_folder, leeway=str(leeway))
+    env.clock.advance(3600)  # away from START: "now" is the injected clock's
+    now = int(env.clock.now().timestamp())
+    token = env.mint(extra={claim: time_claim(claim, where, now, leeway)})
+    answer = env.exchange(token)
+    if accepted:
+        assert answer.status == 200, answer.body
+        assert "access_token" in answer.json()
+    else:
+        assert_rejected(answer, text)
+
+
+def test_a_wildcard_domain_with_a_port_admits_that_port_only(env: Env) -> None:
+    token = env.mint("*.biller-site.com:8443")
+    assert env.exchange(token, origin="https://pay.biller-site.com:8443").status == 200
+    assert_rejected(env.exchange(token, origin="https://pay.biller-site.com"), "origin does not match")
+    assert_rejected(env.exchange(env.mint("*.biller-site.com"), origin="https://pay.biller-site.com:8443"),
+                    "origin does not match")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.errors import InvalidRequest
 from shared.origins import parse_domain, parse_origin, request_origin
@@ -63,3 +65,71 @@ def test_origin_null_and_missing_headers_are_rejected() -> None:
     with pytest.raises(InvalidRequest, match="neither"):
         request_origin(None, None, allow_http_loopback=True)
     assert request_origin(None, "https://b.example/x?y", allow_http_loopback=True).serialize() == "https://b.example"
+
+
+@pytest.mark.parametrize(("domain", "origin", "admitted"), [
+    ("*.biller-site.com", "https://pay.biller-site.com:8443", False),   # no port: the scheme's default only
+    ("*.biller-site.com", "https://pay.biller-site.com:443", True),
+    ("*.biller-site.com:8443", "https://pay.biller-site.com:8443", True),
+    ("*.biller-site.com:8443", "https://pay.biller-site.com", False),
+    ("*.biller-site.com:8443", "https://pay.biller-site.com:9443", False),
+])
+def test_a_wildcard_domain_admits_its_own_port_only(domain: str, origin: str, admitted: bool) -> None:
+    assert admits(domain, origin) is admitted
+
+
+# --- the rule against a reference model ------------------------------------------------------------------
+
+DEFAULT_PORT = {"https": 443, "http": 80}
+LABELS = ["a", "pay", "biller", "evilbiller", "biller-site", "xn--bcher-kva"]
+TLDS = ["com", "example"]
+PORTS = [None, 80, 443, 3000, 8443]
+
+
+@st.composite
+def dns_hosts(draw: st.DrawFn) -> list[str]:
+    """A host as its labels, from a small alphabet so that equal hosts and suffixes come up often."""
+    return [*draw(st.lists(st.sampled_from(LABELS), min_size=1, max_size=3)), draw(st.sampled_from(TLDS))]
+
+
+def model_admits(rule_labels: list[str], rule_port: int | None, wildcard: bool,
+                 scheme: str, origin_labels: list[str], origin_port: int | None) -> bool:
+    """The contract's rule, written label by label: no port means the scheme's default port."""
+    if (origin_port or DEFAULT_PORT[scheme]) != (rule_port or DEFAULT_PORT[scheme]):
+        return False
+    if wildcard:
+        return len(origin_labels) > len(rule_labels) and origin_labels[-len(rule_labels):] == rule_labels
+    return origin_labels == rule_labels
+
+
+def with_port(host: str, port: int | None) -> str:
+    return host if port is None else f"{host}:{port}"
+
+
+@settings(max_examples=400, deadline=None)
+@given(rule_labels=dns_hosts(), rule_port=st.sampled_from(PORTS), wildcard=st.booleans(),
+       origin_labels=dns_hosts(), origin_port=st.sampled_from(PORTS), share_suffix=st.booleans(),
+       upper=st.booleans(), trailing_dot=st.booleans())
+def test_the_domain_rule_matches_the_reference_model(rule_labels: list[str], rule_port: int | None, wildcard: bool,
+                                                     origin_labels: list[str], origin_port: int | None,
+                                                     share_suffix: bool, upper: bool, trailing_dot: bool) -> None:
+    if share_suffix:  # often put the origin under, or at, the rule's host
+        origin_labels = origin_labels[:-1] + rule_labels
+    domain = with_port(("*." if wildcard else "") + ".".join(rule_labels), rule_port)
+    host = ".".join(origin_labels)
+    host = (host.upper() if upper else host) + ("." if trailing_dot else "")
+    origin = "https://" + with_port(host, origin_port)
+    expected = model_admits(rule_labels, rule_port, wildcard, "https", origin_labels, origin_port)
+    assert admits(domain, origin, dev=False) is expected, (domain, origin)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rule_host=st.sampled_from(["localhost", "127.0.0.1", "[::1]"]), rule_port=st.sampled_from(PORTS),
+       origin_host=st.sampled_from(["localhost", "127.0.0.1", "[::1]", "LOCALHOST"]),
+       origin_port=st.sampled_from(PORTS), scheme=st.sampled_from(["http", "https"]))
+def test_loopback_origins_match_the_reference_model_on_either_scheme(rule_host: str, rule_port: int | None,
+                                                                      origin_host: str, origin_port: int | None,
+                                                                      scheme: str) -> None:
+    origin = f"{scheme}://" + with_port(origin_host, origin_port)
+    expected = model_admits([rule_host], rule_port, False, scheme, [origin_host.lower()], origin_port)
+    assert admits(with_port(rule_host, rule_port), origin) is expected, (rule_host, rule_port, origin)

@@ -180,3 +180,36 @@ def test_es256_payer_tokens_are_selectable_and_verified_by_the_guard(tmp_path: P
     assert discovery["id_token_signing_alg_values_supported"] == ["ES256"]
     assert profile(env, bearer=token).status == 200
     assert jwt.get_unverified_header(env.mint())["alg"] == "RS256"  # biller JWTs stay RS256
+
+
+# --- the guard, one rule at a time (issue 16) ----------------------------------------------------------
+
+PROBLEMS = "https://payer-auth.invoicecloud.dev/problems/"
+
+
+def resigned(env: Env, **changes: object) -> str:
+    """A genuine payer JWT's claims, changed as asked and signed again with our own payer key."""
+    claims = jwt.decode(env.exchange().json()["access_token"], options={"verify_signature": False})
+    claims.update(changes)
+    return env.service.payer_keys.sign({k: v for k, v in claims.items() if v is not None}, typ="at+jwt")
+
+
+def test_a_payer_jwt_resigned_unchanged_is_accepted(env: Env) -> None:
+    assert profile(env, bearer=resigned(env)).status == 200
+
+
+@pytest.mark.parametrize("usertype", ["tenant-user", "Biller", "PAYER", "", None])
+def test_a_payer_jwt_correct_in_everything_but_usertype_is_401(env: Env, usertype: str | None) -> None:
+    answer = profile(env, bearer=resigned(env, **{USERTYPE: usertype}))
+    assert_401(answer, "usertype")
+    assert answer.json()["type"] == PROBLEMS + "payer-token-usertype-mismatch"
+
+
+@pytest.mark.parametrize(("after", "status"), [(900 + 59, 200), (900 + 60, 401)])
+def test_the_payer_jwt_expires_exactly_at_the_leeway_boundary(env: Env, after: int, status: int) -> None:
+    token = env.exchange().json()["access_token"]
+    env.clock.advance(after)
+    answer = profile(env, bearer=token)
+    assert answer.status == status, answer.body
+    if status == 401:
+        assert answer.json()["type"] == PROBLEMS + "payer-token-expired"

@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,14 @@ def test_the_session_subject_is_stable_and_pseudonymous(pem_tenant: Env) -> None
     assert third["sub"] != first["sub"]
 
 
-def test_a_form_post_works_and_keeps_the_token_out_of_urls(pem_tenant: Env) -> None:
-    assert login(pem_tenant, tenant_jwt(KEY_1), post=True).status == 303
+def test_a_form_post_works_and_keeps_the_token_out_of_urls(pem_tenant: Env,
+                                                           captured_logs: pytest.LogCaptureFixture) -> None:
+    token = tenant_jwt(KEY_1)
+    answer = login(pem_tenant, token, post=True)
+    assert answer.status == 303 and answer.header("Location") == RETURN_URL
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in captured_logs.records)
+    assert "tenant login tenant=VISA" in logged  # the log was captured, and still holds no part of the token
+    assert all(part not in logged for part in token.split(".")[1:])
 
 
 def test_the_seeds_minimal_token_is_accepted(pem_tenant: Env) -> None:
@@ -309,3 +316,124 @@ def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer)
     jwks_server.keys = [jwk(weak, "weak")]
     with pytest.raises(JwksFetchError, match="at least 2048"):
         fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))
+
+
+# --- replay, secret length, lifetime cap, JWKS address policy and redirects (issue 16) --------------------
+
+
+def test_two_different_tokens_with_the_same_jti_are_accepted_once(pem_tenant: Env) -> None:
+    jti = str(uuid.uuid4())
+    assert login(pem_tenant, tenant_jwt(KEY_1, jti=jti)).status == 303
+    second = tenant_jwt(KEY_1, jti=jti, email="someone.else@visa.com")
+    assert_refused(login(pem_tenant, second), "tenant_token_replayed", token=second)
+
+
+def test_the_same_jti_from_two_tenants_is_two_tokens(pem_tenant: Env) -> None:
+    register(pem_tenant, "MASTERCARD", public_key_pem=pem(KEY_2))
+    jti = str(uuid.uuid4())
+    assert login(pem_tenant, tenant_jwt(KEY_1, jti=jti)).status == 303
+    assert login(pem_tenant, tenant_jwt(KEY_2, iss="MASTERCARD", jti=jti)).status == 303
+
+
+def test_a_shared_secret_shortened_after_registration_is_not_used(env: Env) -> None:
+    store = env.service.tenants.secrets
+    store.put("tenant-acme", base64.b64encode(secrets.token_bytes(32)).decode())  # type: ignore[attr-defined]
+    register(env, "ACME", secret_name="tenant-acme")
+    short = secrets.token_bytes(31)
+    store.put("tenant-acme", base64.b64encode(short).decode())  # type: ignore[attr-defined]
+    with warnings.catch_warnings():  # PyJWT warns about a short key: that is the point here
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        token = tenant_jwt(short, alg="HS256", iss="ACME")
+    assert_refused(login(env, token), "configuration_error", status=503, token=token)
+
+
+@pytest.mark.parametrize(("claims", "accepted"), [
+    ({"iat": None, "exp": NOW + 300}, True),
+    ({"iat": None, "exp": NOW + 301}, False),       # no iat: the cap counts from now
+    ({"iat": NOW - 100, "exp": NOW + 200}, True),    # exactly the cap
+    ({"iat": NOW - 100, "exp": NOW + 201}, False),
+])
+def test_the_lifetime_cap_holds_with_and_without_iat(pem_tenant: Env, claims: dict[str, Any], accepted: bool) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1, **claims))
+    if accepted:
+        assert answer.status == 303, answer.body
+    else:
+        assert_refused(answer, "tenant_token_too_long_lived")
+
+
+class Resolved:
+    """A stubbed resolver and connector: what the name resolves to, and where the fetcher connected."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *addresses: str) -> None:
+        self.addresses = addresses
+        self.connected: list[tuple[str, int]] = []
+        monkeypatch.setattr("shared.jwks_fetch.socket.getaddrinfo", self.getaddrinfo)
+        monkeypatch.setattr("shared.jwks_fetch.socket.create_connection", self.create_connection)
+
+    def getaddrinfo(self, host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        import socket
+
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "",
+                 (a, port, 0, 0) if ":" in a else (a, port)) for a in self.addresses]
+
+    def create_connection(self, address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        self.connected.append(address)
+        raise ConnectionRefusedError("stubbed: nothing listens")
+
+
+PUBLIC = "93.184.216.34"
+
+
+@pytest.mark.parametrize("address", ["10.1.2.3", "169.254.169.254", "::ffff:127.0.0.1", "fc00::1", "fd12:3456::1",
+                                     "0.0.0.0", "127.0.0.1", "::1", "192.168.1.10", "172.16.0.1", "100.64.0.1",
+                                     "fe80::1", "224.0.0.1", "ff02::1", "240.0.0.1"])
+def test_the_fetcher_refuses_every_non_public_address(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    resolved = Resolved(monkeypatch, address)
+    with pytest.raises(JwksFetchError, match="non-public address"):
+        fetch_jwks("https://partner.example/jwks.json", policy())
+    assert resolved.connected == []
+
+
+@pytest.mark.parametrize("private", ["10.0.0.7", "169.254.169.254", "::ffff:127.0.0.1", "fc00::1", "0.0.0.0"])
+def test_the_fetcher_checks_every_resolved_address_not_just_the_first(monkeypatch: pytest.MonkeyPatch,
+                                                                      private: str) -> None:
+    resolved = Resolved(monkeypatch, PUBLIC, private)
+    with pytest.raises(JwksFetchError, match="non-public address"):
+        fetch_jwks("https://partner.example/jwks.json", policy())
+    assert resolved.connected == []
+
+
+def test_the_fetcher_connects_to_the_address_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved = Resolved(monkeypatch, PUBLIC, "2606:2800:220:1:248:1893:25c8:1946")
+    with pytest.raises(JwksFetchError, match="cannot be fetched"):
+        fetch_jwks("https://partner.example:8443/jwks.json", policy())
+    assert resolved.connected == [(PUBLIC, 8443)]
+
+
+def test_an_allow_listed_host_may_resolve_to_a_private_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved = Resolved(monkeypatch, "10.0.0.7")
+    with pytest.raises(JwksFetchError, match="cannot be fetched"):
+        fetch_jwks("https://jwks.internal.example/jwks.json",
+                   policy(allowed_hosts=frozenset({"jwks.internal.example"})))
+    assert resolved.connected == [("10.0.0.7", 443)]
+
+
+def redirect_chain(server: JwksServer, hops: int) -> None:
+    """``/hop/N`` redirects (on the same host) to ``/hop/N-1``; ``/hop/0`` is the JWKS."""
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        left = int(path.rsplit("/", 1)[1])
+        return (302, {"Location": f"/hop/{left - 1}"}, None) if left else (200, {}, {"keys": [jwk(KEY_1, "k1")]})
+    server.answer = answer  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(("hops", "followed"), [(0, True), (2, True), (3, False), (50, False)])
+def test_the_fetcher_follows_at_most_two_redirects(jwks_server: JwksServer, hops: int, followed: bool) -> None:
+    redirect_chain(jwks_server, hops)
+    url = f"{jwks_server.url}/hop/{hops}"
+    allowed = policy(allowed_hosts=frozenset({"127.0.0.1"}))
+    if followed:
+        assert set(fetch_jwks(url, allowed)) == {"k1"}
+    else:
+        with pytest.raises(JwksFetchError, match="redirects too often"):
+            fetch_jwks(url, allowed)
+        assert jwks_server.requests == 3  # the first request and two redirects, then it gives up

@@ -1,0 +1,154 @@
+"""Mutation testing of the security-critical modules with cosmic-ray, one module at a time.
+
+    python -m tools.mutation                 # every module below, in order (hours: see tests/README.md)
+    python -m tools.mutation origins tenants # just these
+    python -m tools.mutation --report origins  # print the last results again, run nothing
+
+Each module is mutated in a scratch copy of the repository (``.local/mutation/tree``), never in the
+work tree, against the unit tests that exercise it (``-x``: the first failure kills the mutant; no
+browser, schemathesis or ODBC runs).  Results are kept per module in ``.local/mutation/<module>.sqlite``,
+so an interrupted run resumes where it stopped.  Prints the kill rate per module and every surviving
+mutant as a diff; exits non-zero when a module is below the target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".local" / "mutation"
+TREE = WORK / "tree"
+TARGET = 0.90
+TIMEOUT_SECONDS = 120  # a mutant that hangs the tests is killed (a test run takes 3-10 s)
+SKIPPED = (".git", ".venv", ".local", ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache", "test-output",
+           "__pycache__", "*.pyc", "node_modules", "results")
+PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--hypothesis-seed=0",
+          "-m", "not odbc and not browser"]
+
+# module -> the unit tests that exercise it, most specific (and fastest to fail) first.
+MODULES: dict[str, list[str]] = {
+    "origins": ["tests/test_origins.py", "tests/test_exchange.py"],
+    "exchange": ["tests/test_exchange.py", "tests/test_payer_session.py", "tests/test_fuzz.py"],
+    "payer_session": ["tests/test_payer_session.py"],
+    "portal": ["tests/test_admin.py"],
+    "tenant_login": ["tests/test_tenant_login.py"],
+    "tenants": ["tests/test_tenant_login.py"],
+    "jwks_fetch": ["tests/test_tenant_login.py"],
+    "billers": ["tests/test_billers.py", "tests/test_exchange.py", "tests/test_admin.py"],
+    # Being rewritten on PyJWT (issue 11): run these last, once that has landed.
+    "tokens": ["tests/test_exchange.py", "tests/test_payer_session.py", "tests/test_admin.py",
+               "tests/test_tenant_login.py", "tests/test_fuzz.py"],
+    "jws": ["tests/test_jws.py", "tests/test_exchange.py", "tests/test_tenant_login.py"],
+}
+
+# Operators that only ever produce noise here.  Each has a reason:
+EXCLUDED_OPERATORS = [
+    # Replacing `+` by `**`, `>>`, `|`... on strings and ints: every one raises TypeError at import or first
+    # call, killed trivially; they multiply the run time by ten without saying anything about the tests.
+    r"core/ReplaceBinaryOperator_.*_(Pow|RShift|LShift|BitOr|BitAnd|BitXor|FloorDiv|Mod)$",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"one or more of: {', '.join(MODULES)} "
+                        "(default: all, in that order)")
+    parser.add_argument("--report", action="store_true", help="print the stored results only")
+    parser.add_argument("--fresh", action="store_true", help="forget stored results and start over")
+    args = parser.parse_args(argv)
+    unknown = set(args.modules) - set(MODULES)
+    if unknown:
+        parser.error(f"unknown module(s): {', '.join(sorted(unknown))}; choose from {', '.join(MODULES)}")
+    below = []
+    for module in args.modules or list(MODULES):
+        if not args.report:
+            run(module, fresh=args.fresh)
+        if report(module) < TARGET:
+            below.append(module)
+    if below:
+        print(f"\nbelow the {TARGET:.0%} target: {', '.join(below)}")
+    return 1 if below else 0
+
+
+def run(module: str, *, fresh: bool) -> None:
+    copy_tree()
+    session = WORK / f"{module}.sqlite"
+    config = WORK / f"{module}.toml"
+    config.write_text(cosmic_ray_config(module))
+    started = time.monotonic()
+    baseline = subprocess.run(test_command(module), cwd=TREE, capture_output=True, text=True,  # noqa: S603
+                              check=False, env=_environment())
+    if baseline.returncode != 0:
+        sys.exit(f"{module}: the unmutated tests fail; fix them first:\n{baseline.stdout[-3000:]}")
+    if fresh or not session.exists():
+        session.unlink(missing_ok=True)
+        cosmic_ray("cosmic-ray", "init", str(config), str(session))
+        cosmic_ray("cr-filter-operators", str(session), str(config))
+    cosmic_ray("cosmic-ray", "exec", str(config), str(session))
+    print(f"{module}: ran in {time.monotonic() - started:.0f} s")
+
+
+def copy_tree() -> None:
+    """A scratch copy without byte code, so a mutant of the same size and mtime is never served stale."""
+    if TREE.exists():
+        shutil.rmtree(TREE)
+    shutil.copytree(ROOT, TREE, ignore=shutil.ignore_patterns(*SKIPPED))
+
+
+def test_command(module: str) -> list[str]:
+    return [*PYTEST, *MODULES[module]]
+
+
+def cosmic_ray_config(module: str) -> str:
+    excluded = ", ".join(json.dumps(pattern) for pattern in EXCLUDED_OPERATORS)
+    return (f'[cosmic-ray]\nmodule-path = "shared/{module}.py"\ntimeout = {TIMEOUT_SECONDS}\n'
+            f"excluded-modules = []\ntest-command = {json.dumps(shlex.join(test_command(module)))}\n\n"
+            f'[cosmic-ray.distributor]\nname = "local"\n\n'
+            f"[cosmic-ray.filters.operators-filter]\nexclude-operators = [{excluded}]\n")
+
+
+def cosmic_ray(*command: str) -> None:
+    executable = str(Path(sys.executable).parent / command[0])
+    subprocess.run([executable, *command[1:]], cwd=TREE, check=True, env=_environment())  # noqa: S603 - our argv
+
+
+def _environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def report(module: str) -> float:
+    """Print the kill rate and the survivors; return the rate (killed / mutants tested)."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import TestOutcome, WorkerOutcome
+
+    session = WORK / f"{module}.sqlite"
+    if not session.exists():
+        print(f"{module}: no results (run `python -m tools.mutation {module}`)")
+        return 0.0
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        done = [(item, result) for item, result in db.completed_work_items
+                if result.worker_outcome not in (WorkerOutcome.SKIPPED, WorkerOutcome.NO_TEST)]
+        pending = db.num_work_items - len(db.completed_work_items)
+    survivors = [(item, result) for item, result in done if result.test_outcome == TestOutcome.SURVIVED]
+    rate = 1 - len(survivors) / len(done) if done else 0.0
+    print(f"\n== {module}: {len(done) - len(survivors)}/{len(done)} mutants killed ({rate:.1%})"
+          + (f", {pending} not run yet" if pending else ""))
+    for item, result in sorted(survivors, key=lambda pair: pair[0].mutations[0].start_pos):
+        mutation = item.mutations[0]
+        print(f"-- survived: {mutation.operator_name} at line {mutation.start_pos[0]}"
+              f" (in {mutation.definition_name or 'module'})")
+        print("\n".join(line for line in (result.diff or "").splitlines()
+                        if line.startswith(("+", "-")) and not line.startswith(("+++", "---"))))
+    return rate if not pending else 0.0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
