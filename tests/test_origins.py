@@ -73,8 +73,10 @@ def test_origin_null_and_missing_headers_are_rejected() -> None:
     ("*.biller-site.com:8443", "https://pay.biller-site.com:8443", True),
     ("*.biller-site.com:8443", "https://pay.biller-site.com", False),
     ("*.biller-site.com:8443", "https://pay.biller-site.com:9443", False),
+    ("*.0.0.1:8080", "http://127.0.0.1:8080", False),                   # an IP address has no subdomains
+    ("*.0.1", "https://10.0.0.1", False),
 ])
-def test_a_wildcard_domain_admits_its_own_port_only(domain: str, origin: str, admitted: bool) -> None:
+def test_a_wildcard_domain_admits_its_own_port_and_subdomains_only(domain: str, origin: str, admitted: bool) -> None:
     assert admits(domain, origin) is admitted
 
 
