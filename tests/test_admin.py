@@ -14,6 +14,7 @@ from tests.conftest import START, Answer, Env
 from tools.cli import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())
+PROBLEMS = "https://payer-auth.invoicecloud.dev/problems/"
 
 
 def portal_jwt(env: Env, **changes: Any) -> str:
@@ -71,7 +72,8 @@ def test_a_revoked_token_stops_exchanging_within_the_bound(env: Env) -> None:
 
 def test_revoking_an_unknown_jti_is_404(env: Env) -> None:
     answer = admin(env, "DELETE", jti=str(uuid.uuid4()))
-    assert answer.status == 404 and answer.header("Content-Type") == "application/problem+json"
+    assert_problem(answer, 404, "has no token with jti")
+    assert answer.json()["type"] == PROBLEMS + "not-found"
 
 
 def assert_problem(answer: Answer, status: int, text: str) -> None:
@@ -107,15 +109,22 @@ def test_an_invalid_portal_jwt_is_401(env: Env, changes: dict[str, Any], text: s
 
 def test_no_portal_jwt_is_401_and_a_biller_or_payer_jwt_is_no_portal_jwt(env: Env) -> None:
     assert_problem(admin(env, "GET", token=None), 401, "Authorization: Bearer")
-    assert_problem(admin(env, "GET", token=env.mint()), 401, "")
-    assert_problem(admin(env, "GET", token=env.exchange().json()["access_token"]), 401, "")
+    biller_jwt = admin(env, "GET", token=env.mint())
+    assert_problem(biller_jwt, 401, "the portal JWT ")  # its iss, aud and claims are a biller JWT's
+    assert biller_jwt.json()["type"].startswith(PROBLEMS + "portal-token-")
+    payer_jwt = admin(env, "GET", token=env.exchange().json()["access_token"])
+    assert_problem(payer_jwt, 401, "typ header")
+    assert payer_jwt.json()["type"] == PROBLEMS + "portal-token-typ-not-allowed"
 
 
-@pytest.mark.parametrize("domain", ["https://biller.example", "biller.example/pay", "user@biller.example", "*",
-                                    "*.com", "*.co.uk", "*.github.io", ""])
-def test_domains_that_would_be_wrong_or_too_wide_are_400(env: Env, domain: str) -> None:
+@pytest.mark.parametrize(("domain", "reason"), [
+    ("https://biller.example", "domain-invalid"), ("biller.example/pay", "domain-invalid"),
+    ("user@biller.example", "domain-invalid"), ("*", "host-invalid"), ("*.com", "domain-invalid"),
+    ("*.co.uk", "domain-public-suffix"), ("*.github.io", "domain-public-suffix"), ("", "domain-missing")])
+def test_domains_that_would_be_wrong_or_too_wide_are_400(env: Env, domain: str, reason: str) -> None:
     answer = admin(env, "POST", body={"domain": domain})
     assert answer.status == 400 and answer.header("Content-Type") == "application/problem+json"
+    assert answer.json()["type"] == PROBLEMS + reason
 
 
 def test_a_wildcard_under_the_billers_own_domain_is_fine(env: Env) -> None:

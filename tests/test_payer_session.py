@@ -66,6 +66,8 @@ def test_an_unknown_resource_is_400_listing_the_known_ones(env: Env) -> None:
 def test_bootstrap_refuses_body_delivery(env: Env) -> None:
     answer = bootstrap(env, token_delivery="body")
     assert answer.status == 400 and answer.cookies() == [] and "access_token" not in answer.json()
+    assert answer.json()["error"] == "invalid_request" and "always delivers the session by cookie" in \
+        answer.json()["error_description"]
 
 
 def test_bootstrap_rejects_what_the_token_endpoint_rejects(env: Env) -> None:
@@ -137,6 +139,7 @@ def test_a_payer_jwt_used_from_another_origin_is_403(env: Env) -> None:
     token = env.exchange().json()["access_token"]
     answer = profile(env, bearer=token, origin="https://evil.example")
     assert answer.status == 403 and answer.header("Access-Control-Allow-Origin") != DEMO_ORIGIN
+    assert answer.json()["type"] == "https://payer-auth.invoicecloud.dev/problems/payer-origin-mismatch"
 
 
 def test_backends_without_an_origin_may_call_with_the_bearer_token(env: Env) -> None:
