@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 LINTED := shared function_app.py tools tests bench
 
-.PHONY: run test lint typecheck unit setup system-deps init host clean bench
+.PHONY: run test lint typecheck unit setup system-deps init host clean bench mutation
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,3 +46,8 @@ clean:
 ## bench: the performance benchmark (bench/README.md); results in bench/results/
 bench: $(STAMP)
 	$(PY) -m bench.run
+
+## mutation: mutation testing of the security-critical modules, one at a time (slow: tests/README.md);
+## MODULES="origins tenants" runs just those
+mutation: $(STAMP)
+	$(PY) -m tools.mutation $(MODULES)
