@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -135,3 +138,70 @@ def test_loopback_origins_match_the_reference_model_on_either_scheme(rule_host: 
     origin = f"{scheme}://" + with_port(origin_host, origin_port)
     expected = model_admits([rule_host], rule_port, False, scheme, [origin_host.lower()], origin_port)
     assert admits(with_port(rule_host, rule_port), origin) is expected, (rule_host, rule_port, origin)
+
+
+# --- edges the mutation run found untested -------------------------------------------------------------------
+
+
+LONGEST_HOST = ".".join(["a" * 63] * 3 + ["b" * 57, "com"])  # 253 characters, no label over 63
+
+
+def reason_of(call: Any, *args: Any, **kwargs: Any) -> str:
+    with pytest.raises(InvalidRequest) as refused:
+        call(*args, **kwargs)
+    return refused.value.reason
+
+
+@pytest.mark.parametrize(("origin", "reason"), [
+    ("https://:secret@biller-site.com", "origin_invalid"),   # a password without a user name
+    ("https://biller-site.com:99999", "origin_invalid"),     # a port urlsplit cannot read
+    ("https://biller-site.com:x", "origin_invalid"),
+    ("wss://biller-site.com", "origin_not_https"),           # schemes after "https" in sort order too
+    ("ws://localhost:8080", "origin_not_https"),             # plain http only, even on loopback
+    ("nullish://biller-site.com", "origin_not_https"),       # not the opaque origin 'null'
+])
+def test_each_refused_origin_names_its_reason(origin: str, reason: str) -> None:
+    assert reason_of(request_origin, origin, None, allow_http_loopback=True) == reason
+
+
+@pytest.mark.parametrize(("origin", "serialized"), [
+    ("https://biller-site.com:443", "https://biller-site.com"),  # the default port, written out, is dropped
+    ("https://biller-site.com:80", "https://biller-site.com:80"),
+    ("http://localhost:443", "http://localhost:443"),
+    ("http://localhost:80", "http://localhost"),
+    ("https://[::1]:8443", "https://[::1]:8443"),
+])
+def test_origins_serialize_with_a_port_only_when_it_is_not_the_schemes_default(origin: str, serialized: str) -> None:
+    assert request_origin(origin, None, allow_http_loopback=True).serialize() == serialized
+
+
+@pytest.mark.parametrize(("domain", "reason"), [
+    ("", "domain_invalid"), ("biller.com/pay", "domain_invalid"), ("https://biller.com", "domain_invalid"),
+    ("biller.com:0", "domain_invalid"), ("biller.com:65536", "domain_invalid"), ("biller.com:-1", "domain_invalid"),
+    ("*.com", "domain_invalid"), ("*.127.0.0.1", "domain_invalid"), ("[::zz]", "host_invalid"),
+    ("[::1]x", "domain_invalid"), (LONGEST_HOST.replace(".com", "x.com"), "host_invalid"),
+])
+def test_each_refused_domain_names_its_reason(domain: str, reason: str) -> None:
+    assert reason_of(parse_domain, domain) == reason
+
+
+@pytest.mark.parametrize(("domain", "host", "port"), [
+    ("biller.com:1", "biller.com", 1),
+    ("biller.com:65535", "biller.com", 65535),
+    ("::1", "[::1]", None),                                   # an IPv6 address without brackets or port
+    ("[::1]:8080", "[::1]", 8080),
+    (LONGEST_HOST, LONGEST_HOST, None),
+    ("\uff42\uff49\uff4c\uff4c\uff45\uff52.example", "biller.example", None),  # UTS #46 maps full-width letters
+])
+def test_domains_at_their_limits_are_parsed(domain: str, host: str, port: int | None) -> None:
+    rule = parse_domain(domain)
+    assert (rule.host, rule.port) == (host, port)
+
+
+def test_parsed_origins_and_rules_are_immutable_because_the_cache_shares_them() -> None:
+    origin = parse_origin("https://biller-site.com", allow_http_loopback=False)
+    rule = parse_domain("*.biller-site.com")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        origin.host = "evil.example"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rule.wildcard = False  # type: ignore[misc]

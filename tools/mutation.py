@@ -14,6 +14,7 @@ mutant as a diff; exits non-zero when a module is below the target.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shlex
@@ -92,6 +93,7 @@ def run(module: str, *, fresh: bool) -> None:
         session.unlink(missing_ok=True)
         cosmic_ray("cosmic-ray", "init", str(config), str(session))
         cosmic_ray("cr-filter-operators", str(session), str(config))
+        skip_signatures(session, TREE / "shared" / f"{module}.py")
     cosmic_ray("cosmic-ray", "exec", str(config), str(session))
     print(f"{module}: ran in {time.monotonic() - started:.0f} s")
 
@@ -122,6 +124,44 @@ def cosmic_ray(*command: str) -> None:
 
 def _environment() -> dict[str, str]:
     return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def skip_signatures(session: Path, source: Path) -> None:
+    """Skip mutants inside annotations and ``def`` signatures (outside default values).
+
+    With ``from __future__ import annotations`` an annotation is never evaluated, so ``str | None``
+    becoming ``str - None`` changes nothing; in a signature the only other mutable token is the bare
+    ``*`` (keyword-only marker), which cosmic-ray turns into ``/``: every call here passes those
+    arguments by keyword, so nothing changes either.
+    """
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    spans = _signature_spans(ast.parse(source.read_text()))
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        for item in db.pending_work_items:
+            mutation = item.mutations[0]
+            position = tuple(mutation.start_pos)
+            if any(start <= position < end for start, end in spans["skip"]) and \
+                    not any(start <= position < end for start, end in spans["keep"]):
+                db.set_result(item.job_id, WorkResult(output="annotation or signature marker",
+                                                      worker_outcome=WorkerOutcome.SKIPPED))
+
+
+def _signature_spans(tree: ast.Module) -> dict[str, list[tuple[tuple[int, int], tuple[int, int]]]]:
+    def span(node: ast.AST, end: ast.AST | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+        last = end or node
+        stop = (last.lineno, last.col_offset) if end else (last.end_lineno, last.end_col_offset)  # type: ignore
+        return (node.lineno, node.col_offset), stop  # type: ignore[attr-defined]
+
+    skip, keep = [], []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            skip.append(span(node, node.body[0]))  # from `def` to the first statement of the body
+            keep += [span(default) for default in [*node.args.defaults, *node.args.kw_defaults] if default]
+        elif isinstance(node, ast.AnnAssign):
+            skip.append(span(node.annotation))
+    return {"skip": skip, "keep": keep}
 
 
 def report(module: str) -> float:
