@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidRequest
-from shared.origins import parse_domain, parse_origin, request_origin
+from shared.origins import parse_domain, parse_origin, parse_registrable_domain, request_origin
 
 
 def admits(domain: str, origin: str, *, dev: bool = True) -> bool:
@@ -159,6 +159,7 @@ def reason_of(call: Any, *args: Any, **kwargs: Any) -> str:
     ("wss://biller-site.com", "origin_not_https"),           # schemes after "https" in sort order too
     ("ws://localhost:8080", "origin_not_https"),             # plain http only, even on loopback
     ("nullish://biller-site.com", "origin_not_https"),       # not the opaque origin 'null'
+    ("ftp://localhost:8080", "origin_not_https"),            # nor schemes before "http"
 ])
 def test_each_refused_origin_names_its_reason(origin: str, reason: str) -> None:
     assert reason_of(request_origin, origin, None, allow_http_loopback=True) == reason
@@ -205,3 +206,15 @@ def test_parsed_origins_and_rules_are_immutable_because_the_cache_shares_them() 
         origin.host = "evil.example"  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         rule.wildcard = False  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("domain", "refused"), [
+    ("*.co.uk", True), ("*.github.io", True),                 # every site under a public suffix
+    ("*.biller-site.co.uk", False), ("*.pay.github.io", False),
+    ("github.io", False),                                     # no wildcard: that one host only
+])
+def test_a_new_biller_jwt_may_not_wildcard_a_public_suffix(domain: str, refused: bool) -> None:
+    if refused:
+        assert reason_of(parse_registrable_domain, domain) == "domain_public_suffix"
+    else:
+        assert parse_registrable_domain(domain) == parse_domain(domain)
