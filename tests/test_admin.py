@@ -135,3 +135,40 @@ def test_an_unknown_biller_is_404(env: Env) -> None:
     guid = str(uuid.uuid4())
     token = portal_jwt(env, **{"urn:invoicecloud:billerguid": guid})
     assert_problem(admin(env, "GET", guid=guid, token=token), 404, "no biller")
+
+
+# --- the portal guard, one rule at a time (issue 16) ------------------------------------------------------
+
+
+def test_a_portal_jwt_without_exp_is_401(env: Env) -> None:
+    answer = admin(env, "GET", token=portal_jwt(env, exp=None))
+    assert_problem(answer, 401, "'exp'")
+    assert answer.json()["type"] == PROBLEMS + "portal-token-claim-missing"
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer   "])
+def test_an_authorization_that_is_not_bearer_is_401_whatever_its_scheme(env: Env, authorization: str) -> None:
+    answer = env.call(function_app.biller_tokens, "GET", f"api/billers/{DEMO_BILLER_GUID}/tokens",
+                      headers={"Authorization": authorization}, route={"billerGuid": DEMO_BILLER_GUID})
+    assert_problem(answer, 401, "Authorization: Bearer")
+    assert answer.json()["type"] == PROBLEMS + "credential-missing"
+
+
+@pytest.mark.parametrize("usertype", ["Admin", "biller", "Payer", "BILLER"])
+def test_any_usertype_but_biller_is_403_whichever_way_it_sorts(env: Env, usertype: str) -> None:
+    answer = admin(env, "GET", token=portal_jwt(env, **{"urn:invoicecloud:usertype": usertype}))
+    assert_problem(answer, 403, "usertype")
+    assert answer.json()["type"] == PROBLEMS + "portal-usertype-forbidden"
+
+
+def test_the_path_guid_is_canonical_in_what_the_api_answers(env: Env) -> None:
+    answer = admin(env, "POST", guid=DEMO_BILLER_GUID.upper(), body={"domain": "127.0.0.1:8080"})
+    assert answer.status == 201, answer.body
+    assert answer.header("Location") == f"/api/billers/{DEMO_BILLER_GUID}/tokens/{answer.json()['jti']}"
+
+
+def test_the_audit_columns_keep_64_characters_of_sub_and_obo(env: Env) -> None:
+    sub, obo = "S" * 100, "O" * 100
+    admin(env, "POST", token=portal_jwt(env, sub=sub, obo=obo), body={"domain": "127.0.0.1:8080"})
+    (row,) = admin(env, "GET").json()["tokens"]
+    assert row["createdBy"] == {"sub": sub[:64], "obo": obo[:64]}

@@ -216,3 +216,24 @@ def test_the_payer_jwt_expires_exactly_at_the_leeway_boundary(env: Env, after: i
     assert answer.status == status, answer.body
     if status == 401:
         assert answer.json()["type"] == PROBLEMS + "payer-token-expired"
+
+
+def test_a_payer_jwt_without_exp_is_401(env: Env) -> None:
+    answer = profile(env, bearer=resigned(env, exp=None))
+    assert_401(answer, "'exp'")
+    assert answer.json()["type"] == PROBLEMS + "payer-token-claim-missing"
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:7000", "http://127.0.0.1:8080/"])
+def test_any_other_origin_is_403_whichever_way_it_sorts(env: Env, origin: str) -> None:
+    answer = profile(env, bearer=env.exchange().json()["access_token"], origin=origin)
+    assert answer.status == 403, answer.body
+    assert answer.json()["type"] == PROBLEMS + "payer-origin-mismatch"
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer    "])
+def test_an_authorization_that_is_not_bearer_is_401_whatever_its_scheme(env: Env, authorization: str) -> None:
+    answer = env.call(function_app.payer_profile, "GET", "api/payer/profile",
+                      headers={"Authorization": authorization, "Origin": DEMO_ORIGIN})
+    assert_401(answer, "Bearer")
+    assert answer.json()["type"] == PROBLEMS + "authorization-malformed"
