@@ -424,3 +424,14 @@ def test_a_wildcard_domain_with_a_port_admits_that_port_only(env: Env) -> None:
     assert_rejected(env.exchange(token, origin="https://pay.biller-site.com"), "origin does not match")
     assert_rejected(env.exchange(env.mint("*.biller-site.com"), origin="https://pay.biller-site.com:8443"),
                     "origin does not match")
+
+
+@pytest.mark.parametrize(("change", "error", "text"), [
+    ({"grant_type": "zz"}, "unsupported_grant_type", "grant_type must be"),           # sorts after the URN
+    ({"grant_type": GRANT + ":x"}, "unsupported_grant_type", "grant_type must be"),
+    ({"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"}, "invalid_request", "subject_token_type"),
+    ({"subject_token_type": "<drop>"}, "invalid_request", "subject_token_type"),
+])
+def test_grant_and_token_types_must_be_exactly_the_rfc_8693_urns(env: Env, change: dict[str, str], error: str,
+                                                                  text: str) -> None:
+    assert_rejected(env.exchange(fields=fields(env.mint(), **change)), text, error=error)
