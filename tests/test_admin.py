@@ -172,3 +172,16 @@ def test_the_audit_columns_keep_64_characters_of_sub_and_obo(env: Env) -> None:
     admin(env, "POST", token=portal_jwt(env, sub=sub, obo=obo), body={"domain": "127.0.0.1:8080"})
     (row,) = admin(env, "GET").json()["tokens"]
     assert row["createdBy"] == {"sub": sub[:64], "obo": obo[:64]}
+
+
+@pytest.mark.parametrize("other", ["00000000-0000-4000-8000-000000000000", "ffffffff-ffff-4fff-bfff-ffffffffffff"])
+def test_a_portal_jwt_for_another_biller_is_403_whichever_way_its_guid_sorts(env: Env, other: str) -> None:
+    answer = admin(env, "GET", token=portal_jwt(env, **{"urn:invoicecloud:billerguid": other}))
+    assert_problem(answer, 403, "another biller")
+    assert answer.json()["type"] == PROBLEMS + "portal-biller-mismatch"
+
+
+def test_an_active_token_shows_nobody_as_its_revoker(env: Env) -> None:
+    admin(env, "POST", body={"domain": "127.0.0.1:8080"})
+    (row,) = admin(env, "GET").json()["tokens"]
+    assert row["active"] is True and row["revokedAt"] is None and row["revokedBy"] is None

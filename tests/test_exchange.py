@@ -435,3 +435,4 @@ def test_a_wildcard_domain_with_a_port_admits_that_port_only(env: Env) -> None:
 def test_grant_and_token_types_must_be_exactly_the_rfc_8693_urns(env: Env, change: dict[str, str], error: str,
                                                                   text: str) -> None:
     assert_rejected(env.exchange(fields=fields(env.mint(), **change)), text, error=error)
+
