@@ -437,3 +437,85 @@ def test_the_fetcher_follows_at_most_two_redirects(jwks_server: JwksServer, hops
         with pytest.raises(JwksFetchError, match="redirects too often"):
             fetch_jwks(url, allowed)
         assert jwks_server.requests == 3  # the first request and two redirects, then it gives up
+
+
+# --- edges the mutation run found untested ------------------------------------------------------------------
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    """A token that only reaches the tenant lookup (which reads ``iss`` before anything is verified)."""
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize(("length", "code"), [(8192, "tenant_token_malformed"), (8193, "tenant_token_too_large")])
+def test_a_tenant_jwt_may_be_8_kib_long(pem_tenant: Env, length: int, code: str) -> None:
+    assert_refused(login(pem_tenant, "a" * length, post=True), code)
+
+
+@pytest.mark.parametrize("issuer", [123, None, ["VISA"], {"id": "VISA"}])
+def test_an_issuer_that_is_not_a_string_names_no_tenant(pem_tenant: Env, issuer: Any) -> None:
+    assert_refused(login(pem_tenant, unsigned({"iss": issuer})), "tenant_unregistered", status=401)
+
+
+@pytest.mark.parametrize(("length", "found"), [(256, True), (257, False)])
+def test_tenant_ids_are_looked_up_up_to_256_characters(env: Env, length: int, found: bool) -> None:
+    tenant_id = "T" * length
+    register(env, tenant_id, public_key_pem=pem(KEY_1))
+    answer = login(env, tenant_jwt(KEY_1, iss=tenant_id))
+    if found:
+        assert answer.status == 303, answer.body
+    else:
+        assert_refused(answer, "tenant_unregistered", status=401)
+
+
+@pytest.mark.parametrize("jti", [7, "", ["j"]])
+def test_a_jti_that_is_no_identifier_falls_back_to_the_tokens_hash(pem_tenant: Env, jti: Any) -> None:
+    first, second = tenant_jwt(KEY_1, jti=jti), tenant_jwt(KEY_1, jti=jti, email="other@visa.com")
+    assert login(pem_tenant, first).status == 303
+    assert login(pem_tenant, second).status == 303       # a different token
+    assert_refused(login(pem_tenant, first), "tenant_token_replayed")
+
+
+def test_a_token_is_remembered_while_the_leeway_still_accepts_it_and_forgotten_after(pem_tenant: Env) -> None:
+    token = tenant_jwt(KEY_1, exp=NOW + 120)
+    assert login(pem_tenant, token).status == 303
+    pem_tenant.clock.advance(120 + 59)                     # expired, but inside the leeway: still refused
+    assert_refused(login(pem_tenant, token), "tenant_token_replayed")
+    pem_tenant.clock.advance(2)
+    later = int(pem_tenant.clock.now().timestamp())
+    assert login(pem_tenant, tenant_jwt(KEY_1, iat=later, exp=later + 120)).status == 303
+    with pem_tenant.service.directory.master.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM TenantTokenReplay")
+        assert cursor.fetchone()[0] == 1                 # the first token's row is gone, the new one's kept
+
+
+def test_the_subject_is_the_user_id_else_the_email_else_the_mobile(pem_tenant: Env) -> None:
+    def sub(**user: Any) -> str:
+        return str(session_claims(login(pem_tenant, tenant_jwt(KEY_1, **user)))["sub"])
+
+    by_email = sub(userId=None, email="a@visa.com", mobile="+49111111111")
+    assert sub(userId=None, email="a@visa.com", mobile="+49222222222") == by_email
+    first_mobile = sub(userId=None, email=None, mobile="+49333333333")
+    assert sub(userId=None, email=None, mobile="+49444444444") != first_mobile
+    assert first_mobile != by_email
+
+
+@pytest.mark.parametrize(("user_id", "accepted"), [
+    (123, False), ("", False), (True, False), ("u" * 254, True), ("u" * 255, False)])
+def test_user_fields_are_non_empty_strings_of_at_most_254_characters(pem_tenant: Env, user_id: Any,
+                                                                      accepted: bool) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1, userId=user_id))
+    if accepted:
+        assert answer.status == 303, answer.body
+    else:
+        assert_refused(answer, "tenant_user_invalid")
+
+
+def test_the_login_log_masks_the_email_and_phone(pem_tenant: Env, captured_logs: pytest.LogCaptureFixture) -> None:
+    assert login(pem_tenant, tenant_jwt(KEY_1)).status == 303
+    assert login(pem_tenant, tenant_jwt(KEY_1, mobile=None, userId=None)).status == 303
+    lines = [r.getMessage() for r in captured_logs.records if r.getMessage().startswith("tenant login")]
+    assert lines == ["tenant login tenant=VISA email=c***@visa.com mobile=+49***89",
+                     "tenant login tenant=VISA email=c***@visa.com mobile=-"]
