@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
 from pathlib import Path
@@ -436,3 +437,15 @@ def test_grant_and_token_types_must_be_exactly_the_rfc_8693_urns(env: Env, chang
                                                                   text: str) -> None:
     assert_rejected(env.exchange(fields=fields(env.mint(), **change)), text, error=error)
 
+
+
+def test_what_the_directory_cache_hands_to_every_request_is_immutable(env: Env) -> None:
+    token = env.mint()
+    directory = env.service.directory
+    biller = directory.biller(DEMO_BILLER_GUID)
+    assert biller is not None
+    record = directory.token(biller, str(claims_of(token)["jti"]))
+    assert record is not None and record.holds(token)
+    for shared, name in ((biller, "status"), (record, "active"), (record.created_by, "sub")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(shared, name, None)
