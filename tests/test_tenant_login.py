@@ -4,7 +4,9 @@ rotates and goes down) or an HS256 secret; and every way a tenant JWT must be re
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import re
 import secrets
 import uuid
 import warnings
@@ -20,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
-from shared.errors import ConfigurationError, InvalidRequest
+from shared.errors import ConfigurationError, InvalidRequest, NotFound
 from shared.jwks_fetch import FetchPolicy, JwksFetchError, fetch_jwks
 from shared.tenants import Tenant
 from tests.azure_fakes import HttpsFake
@@ -519,3 +521,94 @@ def test_the_login_log_masks_the_email_and_phone(pem_tenant: Env, captured_logs:
     lines = [r.getMessage() for r in captured_logs.records if r.getMessage().startswith("tenant login")]
     assert lines == ["tenant login tenant=VISA email=c***@visa.com mobile=+49***89",
                      "tenant login tenant=VISA email=c***@visa.com mobile=-"]
+
+
+# --- the registry's rules (the CLI registers tenants through it) ----------------------------------------------
+
+
+def tenant(tenant_id: str = "VISA", audience: str = "MondiaPortal", algorithm: str = "RS256", *,
+           return_url: str = RETURN_URL, ancestors: tuple[str, ...] = ANCESTORS, **source: Any) -> Tenant:
+    return Tenant(tenant_id, audience, algorithm, return_url, ancestors, **source)
+
+
+def hs256_store(env: Env) -> str:
+    env.service.tenants.secrets.put("tenant-acme", base64.b64encode(b"k" * 32).decode())  # type: ignore[attr-defined]
+    return "tenant-acme"
+
+
+@pytest.mark.parametrize(("changes", "text"), [
+    ({}, "exactly one key source"),
+    ({"public_key_pem": "PEM", "algorithm": "HS256"}, "a PEM key or JWKS URL means RS256"),
+    ({"secret_name": "SECRET", "algorithm": "RS256"}, "a shared secret means HS256"),
+    ({"jwks_url": "https://partner.example/jwks.json", "ancestors": ("not an origin",)}, "origin"),
+    ({"jwks_url": "https://partner.example/jwks.json", "audience": ""}, "issuer (tenant id) and the audience"),
+    ({"jwks_url": "https://partner.example/jwks.json", "tenant_id": ""}, "issuer (tenant id) and the audience"),
+    ({"jwks_url": "https://partner.example/jwks.json", "return_url": "ws://localhost/app"}, "return URL"),
+    ({"jwks_url": "https://partner.example/jwks.json", "return_url": "ftp://localhost/app"}, "return URL"),
+    ({"jwks_url": "https://partner.example/jwks.json", "return_url": "wss://partner.example/app"}, "return URL"),
+    ({"jwks_url": "http://partner.example/jwks.json"}, "JWKS URL"),
+])
+def test_registrations_that_could_never_log_anyone_in_are_refused(env: Env, changes: dict[str, Any],
+                                                                  text: str) -> None:
+    if changes.get("public_key_pem") == "PEM":
+        changes["public_key_pem"] = pem(KEY_1)
+    if changes.get("secret_name") == "SECRET":
+        changes["secret_name"] = hs256_store(env)
+    with pytest.raises(InvalidRequest, match=re.escape(text)):
+        env.service.tenants.add(tenant(**changes), development=True)
+
+
+def test_a_registration_names_its_algorithm_however_the_string_was_made(env: Env) -> None:
+    registered = env.service.tenants.add(tenant(algorithm="rs256".upper(), public_key_pem=pem(KEY_1)),
+                                         development=True)
+    assert registered.algorithm == "RS256"
+
+
+def test_plain_http_urls_are_for_loopback_in_development_only(env: Env) -> None:
+    local = tenant(jwks_url="http://localhost:9/jwks.json", return_url="http://localhost:3000/app",
+                   ancestors=("http://localhost:3000",))
+    assert env.service.tenants.add(local, development=True) == local
+    with pytest.raises(InvalidRequest, match="https"):
+        env.service.tenants.add(tenant("OTHER", jwks_url="https://partner.example/jwks.json",
+                                       return_url="http://localhost:3000/app"), development=False)
+
+
+@pytest.mark.parametrize(("bits", "accepted"), [(1024, False), (2047, False), (2048, True), (3072, True)])
+def test_a_pem_key_must_be_rsa_of_at_least_2048_bits(env: Env, bits: int, accepted: bool) -> None:
+    key = KEY_1 if bits == 2048 else rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if accepted:
+        register(env, public_key_pem=pem(key))
+    else:
+        with pytest.raises(ConfigurationError, match="at least 2048 bits"):
+            register(env, public_key_pem=pem(key))
+
+
+def test_a_pem_that_is_not_a_public_key_is_refused(env: Env) -> None:
+    with pytest.raises(ConfigurationError, match="not a PEM public key"):
+        register(env, public_key_pem="-----BEGIN PUBLIC KEY-----\nbm9wZQ==\n-----END PUBLIC KEY-----\n")
+
+
+def test_each_key_source_offers_keys_for_its_own_algorithm_only(env: Env) -> None:
+    tenants = env.service.tenants
+    by_pem = register(env, public_key_pem=pem(KEY_1))
+    by_secret = register(env, "ACME", secret_name=hs256_store(env))
+    by_jwks = tenant("JWKS", jwks_url="https://partner.example/jwks.json")
+    assert [t.public()["keySource"] for t in (by_pem, by_secret, by_jwks)] == ["pem", "hs256-secret", "jwks"]
+    assert len(tenants.keys(by_pem)(None, "RS256")) == 1 and len(tenants.keys(by_secret)(None, "HS256")) == 1
+    for source, others in ((by_pem, ["HS256", "ES256", "RS512", "PS256"]), (by_secret, ["RS256", "ES256", "A"]),
+                           (by_jwks, ["HS256", "ES256", "RS512"])):
+        assert all(tenants.keys(source)(None, alg) == [] for alg in others), source.tenant_id
+
+
+def test_removing_a_tenant_and_removing_nobody(pem_tenant: Env) -> None:
+    tenants = pem_tenant.service.tenants
+    tenants.remove("VISA")
+    assert tenants.get("VISA") is None
+    with pytest.raises(NotFound):
+        tenants.remove("VISA")
+
+
+def test_the_cached_tenant_rows_are_immutable(pem_tenant: Env) -> None:
+    cached = pem_tenant.service.tenants.get("VISA")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cached.audience = "SomebodyElse"  # type: ignore[misc, union-attr]
