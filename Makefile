@@ -16,7 +16,7 @@ export PAYERAUTH_PUBLIC_BASE_URL ?= http://localhost:$(PORT)
 export PAYERAUTH_PAYER_ISSUER ?= http://localhost:$(PORT)
 endif
 
-.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity soak client client-test
+.PHONY: run test lint typecheck unit setup system-deps init host clean bench capacity soak mutation client client-test
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -82,3 +82,8 @@ capacity: $(STAMP)
 ## soak: the local host under a day's mix while faults are injected (bench/soak.py); ARGS=--quick for 60 s
 soak: $(STAMP)
 	$(PY) -m bench.soak $(ARGS)
+
+## mutation: mutation testing of the security-critical modules, one at a time (slow: tests/README.md);
+## MODULES="origins tenants" runs just those
+mutation: $(STAMP)
+	$(PY) -m tools.mutation $(MODULES)

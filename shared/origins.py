@@ -57,7 +57,8 @@ class DomainRule:
     def admits(self, origin: Origin) -> bool:
         port_ok = origin.port == (self.port if self.port is not None else DEFAULT_PORTS[origin.scheme])
         if self.wildcard:
-            return port_ok and origin.host.endswith("." + self.host)
+            # An IP address has no subdomains: *.0.0.1 must not admit 127.0.0.1.
+            return port_ok and origin.host.endswith("." + self.host) and not _is_ip(origin.host)
         return port_ok and origin.host == self.host
 
 

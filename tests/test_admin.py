@@ -14,6 +14,7 @@ from tests.conftest import START, Answer, Env
 from tools.demo_site import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())
+PROBLEMS = "https://payer-auth.invoicecloud.dev/problems/"
 
 
 def portal_jwt(env: Env, **changes: Any) -> str:
@@ -87,7 +88,8 @@ def test_a_revoked_token_stops_exchanging_within_the_bound(env: Env) -> None:
 
 def test_revoking_an_unknown_jti_is_404(env: Env) -> None:
     answer = admin(env, "DELETE", jti=str(uuid.uuid4()))
-    assert answer.status == 404 and answer.header("Content-Type") == "application/problem+json"
+    assert_problem(answer, 404, "has no token with jti")
+    assert answer.json()["type"] == PROBLEMS + "not-found"
 
 
 def assert_problem(answer: Answer, status: int, text: str) -> None:
@@ -125,17 +127,31 @@ def test_an_invalid_portal_jwt_is_401(env: Env, changes: dict[str, Any], text: s
 
 def test_no_portal_jwt_is_401_and_a_biller_or_payer_jwt_is_no_portal_jwt(env: Env) -> None:
     assert_problem(admin(env, "GET", token=None), 401, "Authorization: Bearer")
-    assert_problem(admin(env, "GET", token=env.mint()), 401, "")
-    assert_problem(admin(env, "GET", token=env.exchange().json()["access_token"]), 401, "")
+    biller_jwt = admin(env, "GET", token=env.mint())
+    assert_problem(biller_jwt, 401, "the portal JWT ")  # its iss, aud and claims are a biller JWT's
+    assert biller_jwt.json()["type"].startswith(PROBLEMS + "portal-token-")
+    payer_jwt = admin(env, "GET", token=env.exchange().json()["access_token"])
+    assert_problem(payer_jwt, 401, "typ header")
+    assert payer_jwt.json()["type"] == PROBLEMS + "portal-token-typ-not-allowed"
 
 
 @pytest.mark.parametrize(
-    "domain",
-    ["https://biller.example", "biller.example/pay", "user@biller.example", "*", "*.com", "*.co.uk", "*.github.io", ""],
+    ("domain", "reason"),
+    [
+        ("https://biller.example", "domain-invalid"),
+        ("biller.example/pay", "domain-invalid"),
+        ("user@biller.example", "domain-invalid"),
+        ("*", "host-invalid"),
+        ("*.com", "domain-invalid"),
+        ("*.co.uk", "domain-public-suffix"),
+        ("*.github.io", "domain-public-suffix"),
+        ("", "domain-missing"),
+    ],
 )
-def test_domains_that_would_be_wrong_or_too_wide_are_400(env: Env, domain: str) -> None:
+def test_domains_that_would_be_wrong_or_too_wide_are_400(env: Env, domain: str, reason: str) -> None:
     answer = admin(env, "POST", body={"domain": domain})
     assert answer.status == 400 and answer.header("Content-Type") == "application/problem+json"
+    assert answer.json()["type"] == PROBLEMS + reason
 
 
 def test_a_wildcard_under_the_billers_own_domain_is_fine(env: Env) -> None:
@@ -156,3 +172,58 @@ def test_a_database_failure_is_503_naming_only_the_kind_of_dependency(env: Env) 
     body = answer.json()
     assert body["detail"] == "the database is unavailable"
     assert body["type"].endswith("/database-unavailable") and "shard" not in answer.body.decode()
+
+
+# --- the portal guard, one rule at a time (issue 16) ------------------------------------------------------
+
+
+def test_a_portal_jwt_without_exp_is_401(env: Env) -> None:
+    answer = admin(env, "GET", token=portal_jwt(env, exp=None))
+    assert_problem(answer, 401, "'exp'")
+    assert answer.json()["type"] == PROBLEMS + "portal-token-claim-missing"
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer   "])
+def test_an_authorization_that_is_not_bearer_is_401_whatever_its_scheme(env: Env, authorization: str) -> None:
+    answer = env.call(
+        function_app.biller_tokens,
+        "GET",
+        f"api/billers/{DEMO_BILLER_GUID}/tokens",
+        headers={"Authorization": authorization},
+        route={"billerGuid": DEMO_BILLER_GUID},
+    )
+    assert_problem(answer, 401, "Authorization: Bearer")
+    assert answer.json()["type"] == PROBLEMS + "credential-missing"
+
+
+@pytest.mark.parametrize("usertype", ["Admin", "biller", "Payer", "BILLER"])
+def test_any_usertype_but_biller_is_403_whichever_way_it_sorts(env: Env, usertype: str) -> None:
+    answer = admin(env, "GET", token=portal_jwt(env, **{"urn:invoicecloud:usertype": usertype}))
+    assert_problem(answer, 403, "usertype")
+    assert answer.json()["type"] == PROBLEMS + "portal-usertype-forbidden"
+
+
+def test_the_path_guid_is_canonical_in_what_the_api_answers(env: Env) -> None:
+    answer = admin(env, "POST", guid=DEMO_BILLER_GUID.upper(), body={"domain": "127.0.0.1:8080"})
+    assert answer.status == 201, answer.body
+    assert answer.header("Location") == f"/api/billers/{DEMO_BILLER_GUID}/tokens/{answer.json()['jti']}"
+
+
+def test_the_audit_columns_keep_64_characters_of_sub_and_obo(env: Env) -> None:
+    sub, obo = "S" * 100, "O" * 100
+    admin(env, "POST", token=portal_jwt(env, sub=sub, obo=obo), body={"domain": "127.0.0.1:8080"})
+    (row,) = admin(env, "GET").json()["tokens"]
+    assert row["createdBy"] == {"sub": sub[:64], "obo": obo[:64]}
+
+
+@pytest.mark.parametrize("other", ["00000000-0000-4000-8000-000000000000", "ffffffff-ffff-4fff-bfff-ffffffffffff"])
+def test_a_portal_jwt_for_another_biller_is_403_whichever_way_its_guid_sorts(env: Env, other: str) -> None:
+    answer = admin(env, "GET", token=portal_jwt(env, **{"urn:invoicecloud:billerguid": other}))
+    assert_problem(answer, 403, "another biller")
+    assert answer.json()["type"] == PROBLEMS + "portal-biller-mismatch"
+
+
+def test_an_active_token_shows_nobody_as_its_revoker(env: Env) -> None:
+    admin(env, "POST", body={"domain": "127.0.0.1:8080"})
+    (row,) = admin(env, "GET").json()["tokens"]
+    assert row["active"] is True and row["revokedAt"] is None and row["revokedBy"] is None

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import uuid
+from pathlib import Path
 from urllib.parse import urlencode
 
 import jwt
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 import function_app
 from shared.billers.directory import Actor
 from shared.jose.certificates import generate_self_signed
-from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env
+from tests.conftest import DEMO_ORIGIN, GRANT, JWT_TYPE, START, Answer, Env, build_env
 from tools.demo_site import DEMO_BILLER_GUID
 
 PAYER_CLAIMS = {
@@ -438,16 +440,15 @@ def test_a_missing_required_claim_is_rejected(env: Env, claim: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "origin",
+    ("origin", "text"),
     [
-        "http://127.0.0.1:8081",  # another port
-        "http://localhost:8080",  # another host, though also loopback
-        "null",  # opaque origin
+        ("http://127.0.0.1:8081", "origin does not match"),  # another port
+        ("http://localhost:8080", "origin does not match"),  # another host, though also loopback
+        ("null", "Origin is 'null'"),  # opaque origin
     ],
 )
-def test_origins_that_do_not_match_the_domain_are_rejected(env: Env, origin: str) -> None:
-    answer = env.exchange(origin=origin)
-    assert answer.status == 400 and answer.cookies() == [] and "access_token" not in answer.json()
+def test_origins_that_do_not_match_the_domain_are_rejected(env: Env, origin: str, text: str) -> None:
+    assert_rejected(env.exchange(origin=origin), text)
 
 
 @pytest.mark.parametrize(
@@ -579,3 +580,78 @@ def test_pyjwt_decodes_a_biller_jwt_once_and_a_cache_hit_not_at_all(env: Env, mo
     assert env.exchange(token).status == 200
     assert env.exchange(token).status == 200
     assert decodes == [token]
+
+
+# --- time claims at their leeway boundaries (issue 16) ----------------------------------------------------
+
+# (claim, where the claim sits relative to its leeway boundary, accepted?, what the refusal says)
+TIME_BOUNDARIES = [
+    ("exp", "inside", True, ""),
+    ("exp", "at", False, "expired"),
+    ("exp", "beyond", False, "expired"),
+    ("nbf", "inside", True, ""),
+    ("nbf", "at", True, ""),
+    ("nbf", "beyond", False, "not valid yet"),
+    ("iat", "inside", True, ""),
+    ("iat", "at", True, ""),
+    ("iat", "beyond", False, "issued in the future"),
+]
+
+
+def time_claim(claim: str, where: str, now: int, leeway: int) -> int:
+    """``exp`` is refused from ``now - leeway`` on; ``nbf`` and ``iat`` are refused after ``now + leeway``."""
+    step = {"inside": -1, "at": 0, "beyond": 1}[where]
+    return now - leeway - step if claim == "exp" else now + leeway + step
+
+
+@pytest.mark.parametrize("leeway", [60, 5])
+@pytest.mark.parametrize(("claim", "where", "accepted", "text"), TIME_BOUNDARIES)
+def test_time_claims_are_checked_exactly_at_their_leeway_boundary(
+    tmp_path: Path, key_folder: Path, leeway: int, claim: str, where: str, accepted: bool, text: str
+) -> None:
+    env = build_env(tmp_path, key_folder, leeway=str(leeway))
+    env.clock.advance(3600)  # away from START: "now" is the injected clock's
+    now = int(env.clock.now().timestamp())
+    token = env.mint(extra={claim: time_claim(claim, where, now, leeway)})
+    answer = env.exchange(token)
+    if accepted:
+        assert answer.status == 200, answer.body
+        assert "access_token" in answer.json()
+    else:
+        assert_rejected(answer, text)
+
+
+def test_a_wildcard_domain_with_a_port_admits_that_port_only(env: Env) -> None:
+    token = env.mint("*.biller-site.com:8443")
+    assert env.exchange(token, origin="https://pay.biller-site.com:8443").status == 200
+    assert_rejected(env.exchange(token, origin="https://pay.biller-site.com"), "origin does not match")
+    assert_rejected(
+        env.exchange(env.mint("*.biller-site.com"), origin="https://pay.biller-site.com:8443"), "origin does not match"
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "text"),
+    [
+        ({"grant_type": "zz"}, "unsupported_grant_type", "grant_type must be"),  # sorts after the URN
+        ({"grant_type": GRANT + ":x"}, "unsupported_grant_type", "grant_type must be"),
+        ({"subject_token_type": "urn:ietf:params:oauth:token-type:saml2"}, "invalid_request", "subject_token_type"),
+        ({"subject_token_type": "<drop>"}, "invalid_request", "subject_token_type"),
+    ],
+)
+def test_grant_and_token_types_must_be_exactly_the_rfc_8693_urns(
+    env: Env, change: dict[str, str], error: str, text: str
+) -> None:
+    assert_rejected(env.exchange(fields=fields(env.mint(), **change)), text, error=error)
+
+
+def test_what_the_directory_cache_hands_to_every_request_is_immutable(env: Env) -> None:
+    token = env.mint()
+    directory = env.service.directory
+    biller = directory.biller(DEMO_BILLER_GUID)
+    assert biller is not None
+    record = directory.token(biller, str(claims_of(token)["jti"]))
+    assert record is not None and record.holds(token)
+    for shared, name in ((biller, "status"), (record, "active"), (record.created_by, "sub")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(shared, name, None)

@@ -11,9 +11,10 @@ import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
+from schemathesis.generation import GenerationMode
 
 import function_app
-from tests.conftest import build_env
+from tests.conftest import DEMO_ORIGIN, Env, build_env
 from tools.functions_host import indexed_functions
 from tools.kestrel import stop
 from tools.localhost import serve
@@ -47,12 +48,16 @@ def test_the_document_is_openapi_3_1_and_served_at_api_openapi_yaml(tmp_path: Pa
     assert yaml.safe_load(answer.body) == DOCUMENT and DOCUMENT["openapi"].startswith("3.1")
 
 
+GENUINE: dict[str, Env] = {}  # the service the live host serves, for genuine credentials
+
+
 @pytest.fixture(scope="module")
 def live_url(tmp_path_factory: pytest.TempPathFactory, key_folder: Path) -> Iterator[str]:
     server = serve("127.0.0.1", 0)
-    build_env(tmp_path_factory.mktemp("schemathesis"), key_folder)  # installs its service
+    GENUINE["env"] = build_env(tmp_path_factory.mktemp("schemathesis"), key_folder)  # installs its service
     yield f"http://127.0.0.1:{server.server_address[1]}"
     stop(server)
+    GENUINE.clear()
 
 
 schema = schemathesis.openapi.from_path(
@@ -63,4 +68,33 @@ schema = schemathesis.openapi.from_path(
 @schema.parametrize()
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_documented_response_conforms_and_nothing_is_a_5xx(case: Any, live_url: str) -> None:
-    case.call_and_validate(base_url=live_url)
+    genuine = genuine_credentials(case)
+    response = case.call_and_validate(base_url=live_url, headers=genuine)
+    if genuine:  # a schema-valid request with genuine credentials is accepted, and its 200 was validated
+        assert response.status_code == 200, response.text
+
+
+EXCHANGES = {("/api/payer/token", "POST"), ("/api/payer/bootstrap", "POST")}
+PROFILE = ("/api/payer/profile", "GET")
+
+
+def genuine_credentials(case: Any) -> dict[str, str] | None:
+    """Before the call: a positive case of an exchange route gets a genuine recorded biller JWT, one of the
+    profile route a payer JWT instead of the generated credentials, each with the matching Origin, so that
+    their 200 answers are validated against the schema too (schemathesis would only ever see refusals there).
+    The payer JWT goes in as an explicit header, so schemathesis also probes the route without it and with
+    an invalid one.  Returns the headers to send, or None for a case left as generated."""
+    if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
+        return None
+    env = GENUINE["env"]
+    route = (case.operation.path, case.operation.method.upper())
+    if route in EXCHANGES and isinstance(case.body, dict):
+        case.body["subject_token"] = env.mint()
+        if "resources" in case.body:
+            case.body["resources"] = "profile"
+        return {"Origin": DEMO_ORIGIN}
+    if route == PROFILE:
+        case.cookies = {}
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"}
+        return {"Origin": DEMO_ORIGIN, "Authorization": "Bearer " + env.exchange().json()["access_token"]}
+    return None

@@ -78,6 +78,10 @@ def test_an_unknown_resource_is_400_listing_the_known_ones(env: Env) -> None:
 def test_bootstrap_refuses_body_delivery(env: Env) -> None:
     answer = bootstrap(env, token_delivery="body")
     assert answer.status == 400 and answer.cookies() == [] and "access_token" not in answer.json()
+    assert (
+        answer.json()["error"] == "invalid_request"
+        and "always delivers the session by cookie" in answer.json()["error_description"]
+    )
 
 
 def test_bootstrap_rejects_what_the_token_endpoint_rejects(env: Env) -> None:
@@ -160,6 +164,7 @@ def test_a_payer_jwt_used_from_another_origin_is_403(env: Env) -> None:
     token = env.exchange().json()["access_token"]
     answer = profile(env, bearer=token, origin="https://evil.example")
     assert answer.status == 403 and answer.header("Access-Control-Allow-Origin") != DEMO_ORIGIN
+    assert answer.json()["type"] == "https://payer-auth.invoicecloud.dev/problems/payer-origin-mismatch"
 
 
 def test_backends_without_an_origin_may_call_with_the_bearer_token(env: Env) -> None:
@@ -239,3 +244,61 @@ def test_es256_payer_tokens_are_selectable_and_verified_by_the_guard(tmp_path: P
     assert discovery["id_token_signing_alg_values_supported"] == ["ES256"]
     assert profile(env, bearer=token).status == 200
     assert jwt.get_unverified_header(env.mint())["alg"] == "RS256"  # biller JWTs stay RS256
+
+
+# --- the guard, one rule at a time (issue 16) ----------------------------------------------------------
+
+PROBLEMS = "https://payer-auth.invoicecloud.dev/problems/"
+
+
+def resigned(env: Env, **changes: object) -> str:
+    """A genuine payer JWT's claims, changed as asked and signed again with our own payer key."""
+    claims = jwt.decode(env.exchange().json()["access_token"], options={"verify_signature": False})
+    claims.update(changes)
+    return env.service.payer_keys.sign({k: v for k, v in claims.items() if v is not None}, typ="at+jwt")
+
+
+def test_a_payer_jwt_resigned_unchanged_is_accepted(env: Env) -> None:
+    assert profile(env, bearer=resigned(env)).status == 200
+
+
+@pytest.mark.parametrize("usertype", ["tenant-user", "Biller", "PAYER", "", None])
+def test_a_payer_jwt_correct_in_everything_but_usertype_is_401(env: Env, usertype: str | None) -> None:
+    answer = profile(env, bearer=resigned(env, **{USERTYPE: usertype}))
+    assert_401(answer, "usertype")
+    assert answer.json()["type"] == PROBLEMS + "payer-token-usertype-mismatch"
+
+
+@pytest.mark.parametrize(("after", "status"), [(900 + 59, 200), (900 + 60, 401)])
+def test_the_payer_jwt_expires_exactly_at_the_leeway_boundary(env: Env, after: int, status: int) -> None:
+    token = env.exchange().json()["access_token"]
+    env.clock.advance(after)
+    answer = profile(env, bearer=token)
+    assert answer.status == status, answer.body
+    if status == 401:
+        assert answer.json()["type"] == PROBLEMS + "payer-token-expired"
+
+
+def test_a_payer_jwt_without_exp_is_401(env: Env) -> None:
+    answer = profile(env, bearer=resigned(env, exp=None))
+    assert_401(answer, "'exp'")
+    assert answer.json()["type"] == PROBLEMS + "payer-token-claim-missing"
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "http://127.0.0.1:7000", "http://127.0.0.1:8080/"])
+def test_any_other_origin_is_403_whichever_way_it_sorts(env: Env, origin: str) -> None:
+    answer = profile(env, bearer=env.exchange().json()["access_token"], origin=origin)
+    assert answer.status == 403, answer.body
+    assert answer.json()["type"] == PROBLEMS + "payer-origin-mismatch"
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Token abc", "Bearer", "Bearer    "])
+def test_an_authorization_that_is_not_bearer_is_401_whatever_its_scheme(env: Env, authorization: str) -> None:
+    answer = env.call(
+        function_app.payer_profile,
+        "GET",
+        "api/payer/profile",
+        headers={"Authorization": authorization, "Origin": DEMO_ORIGIN},
+    )
+    assert_401(answer, "Bearer")
+    assert answer.json()["type"] == PROBLEMS + "authorization-malformed"

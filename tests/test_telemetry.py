@@ -14,6 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 
 from shared import telemetry
+from shared.errors import KeyStoreUnavailable
 from tests.conftest import Env
 
 READER = InMemoryMetricReader()
@@ -34,15 +35,46 @@ def counts(name: str) -> dict[tuple[tuple[str, Any], ...], int]:
     return found
 
 
-def test_exchanges_rejections_and_key_refreshes_are_counted(env: Env) -> None:
+COUNTERS = ("payerauth.exchanges", "payerauth.rejections", "payerauth.key_refreshes")
+
+
+def deltas(before: dict[str, dict[Any, int]]) -> dict[str, dict[Any, int]]:
+    """What each counter gained since ``before``, by attribute set; unchanged series left out."""
+    changed: dict[str, dict[Any, int]] = {}
+    for name in COUNTERS:
+        now = counts(name)
+        gained = {attributes: value - before[name].get(attributes, 0) for attributes, value in now.items()}
+        changed[name] = {attributes: value for attributes, value in gained.items() if value}
+    return changed
+
+
+def test_exchanges_rejections_and_key_refreshes_are_counted_exactly(env: Env) -> None:
+    env.exchange()  # both key rings loaded (each load is a refresh of its own)
+    before = {name: counts(name) for name in COUNTERS}
     env.exchange()
     env.exchange(delivery="cookie")
     env.exchange(origin="https://evil.example")
     env.service.ic_keys.refresh()
-    assert counts("payerauth.exchanges")[(("delivery", "body"),)] >= 1
-    assert counts("payerauth.exchanges")[(("delivery", "cookie"),)] >= 1
-    assert counts("payerauth.rejections")[(("reason", "origin_mismatch"), ("route", "payer_token"))] >= 1
-    assert counts("payerauth.key_refreshes")[(("outcome", "ok"),)] >= 1
+    assert deltas(before) == {
+        "payerauth.exchanges": {(("delivery", "body"),): 1, (("delivery", "cookie"),): 1},
+        "payerauth.rejections": {(("reason", "origin_mismatch"), ("route", "payer_token")): 1},
+        "payerauth.key_refreshes": {(("outcome", "ok"),): 1},
+    }
+
+
+def test_a_failed_key_refresh_is_counted_with_its_reason(env: Env) -> None:
+    class Unreachable:
+        description = "a key store that cannot be reached"
+
+        def load(self) -> Any:
+            raise KeyStoreUnavailable("the key store cannot be reached")
+
+    before = {name: counts(name) for name in COUNTERS}
+    env.service.ic_keys.source = Unreachable()
+    assert env.service.ic_keys.refresh() is False
+    assert deltas(before)["payerauth.key_refreshes"] == {
+        (("outcome", "failed"), ("reason", "key_store_unavailable")): 1
+    }
 
 
 def test_one_structured_line_per_request_names_route_status_biller_reason_and_latency(

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import json
+import re
 import secrets
 import socket
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
-from shared.errors import ConfigurationError, InvalidRequest
+from shared.errors import ConfigurationError, InvalidRequest, NotFound
 from shared.tenants.jwks import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
 from shared.tenants.registry import Tenant
 from tests.azure_fakes import HttpsFake
@@ -137,8 +140,15 @@ def test_the_session_subject_is_stable_and_pseudonymous(pem_tenant: Env) -> None
     assert third["sub"] != first["sub"]
 
 
-def test_a_form_post_works_and_keeps_the_token_out_of_urls(pem_tenant: Env) -> None:
-    assert login(pem_tenant, tenant_jwt(KEY_1), post=True).status == 303
+def test_a_form_post_works_and_keeps_the_token_out_of_urls(
+    pem_tenant: Env, captured_logs: pytest.LogCaptureFixture
+) -> None:
+    token = tenant_jwt(KEY_1)
+    answer = login(pem_tenant, token, post=True)
+    assert answer.status == 303 and answer.header("Location") == RETURN_URL
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in captured_logs.records)
+    assert "tenant login tenant=VISA" in logged  # the log was captured, and still holds no part of the token
+    assert all(part not in logged for part in token.split(".")[1:])
 
 
 def test_the_seeds_minimal_token_is_accepted(pem_tenant: Env) -> None:
@@ -576,3 +586,352 @@ def drip_server() -> Iterator[str]:
     stop.set()
     listener.close()
     thread.join(10)
+
+
+# --- replay, secret length, lifetime cap, JWKS address policy and redirects (issue 16) --------------------
+
+
+def test_two_different_tokens_with_the_same_jti_are_accepted_once(pem_tenant: Env) -> None:
+    jti = str(uuid.uuid4())
+    assert login(pem_tenant, tenant_jwt(KEY_1, jti=jti)).status == 303
+    second = tenant_jwt(KEY_1, jti=jti, email="someone.else@visa.com")
+    assert_refused(login(pem_tenant, second), "tenant_token_replayed", token=second)
+
+
+def test_the_same_jti_from_two_tenants_is_two_tokens(pem_tenant: Env) -> None:
+    register(pem_tenant, "MASTERCARD", public_key_pem=pem(KEY_2))
+    jti = str(uuid.uuid4())
+    assert login(pem_tenant, tenant_jwt(KEY_1, jti=jti)).status == 303
+    assert login(pem_tenant, tenant_jwt(KEY_2, iss="MASTERCARD", jti=jti)).status == 303
+
+
+def test_a_shared_secret_shortened_after_registration_is_not_used(env: Env) -> None:
+    store = env.service.tenants.secrets
+    store.put("tenant-acme", base64.b64encode(secrets.token_bytes(32)).decode())  # type: ignore[attr-defined]
+    register(env, "ACME", secret_name="tenant-acme")
+    short = secrets.token_bytes(31)
+    store.put("tenant-acme", base64.b64encode(short).decode())  # type: ignore[attr-defined]
+    with warnings.catch_warnings():  # PyJWT warns about a short key: that is the point here
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+        token = tenant_jwt(short, alg="HS256", iss="ACME")
+    assert_refused(login(env, token), "configuration_error", status=503, token=token)
+
+
+@pytest.mark.parametrize(
+    ("claims", "accepted"),
+    [
+        ({"iat": None, "exp": NOW + 300}, True),
+        ({"iat": None, "exp": NOW + 301}, False),  # no iat: the cap counts from now
+        ({"iat": NOW - 100, "exp": NOW + 200}, True),  # exactly the cap
+        ({"iat": NOW - 100, "exp": NOW + 201}, False),
+    ],
+)
+def test_the_lifetime_cap_holds_with_and_without_iat(pem_tenant: Env, claims: dict[str, Any], accepted: bool) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1, **claims))
+    if accepted:
+        assert answer.status == 303, answer.body
+    else:
+        assert_refused(answer, "tenant_token_too_long_lived")
+
+
+class Resolved:
+    """A stubbed resolver and connector: what the name resolves to, and where the fetcher connected."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *addresses: str) -> None:
+        self.addresses = addresses
+        self.connected: list[tuple[str, int]] = []
+        monkeypatch.setattr("shared.tenants.jwks.socket.getaddrinfo", self.getaddrinfo)
+        monkeypatch.setattr("shared.tenants.jwks.socket.create_connection", self.create_connection)
+
+    def getaddrinfo(self, host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        import socket
+
+        return [
+            (
+                socket.AF_INET6 if ":" in a else socket.AF_INET,
+                socket.SOCK_STREAM,
+                6,
+                "",
+                (a, port, 0, 0) if ":" in a else (a, port),
+            )
+            for a in self.addresses
+        ]
+
+    def create_connection(self, address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
+        self.connected.append(address)
+        raise ConnectionRefusedError("stubbed: nothing listens")
+
+
+PUBLIC = "93.184.216.34"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "10.1.2.3",
+        "169.254.169.254",
+        "::ffff:127.0.0.1",
+        "fc00::1",
+        "fd12:3456::1",
+        "0.0.0.0",
+        "127.0.0.1",
+        "::1",
+        "192.168.1.10",
+        "172.16.0.1",
+        "100.64.0.1",
+        "fe80::1",
+        "224.0.0.1",
+        "ff02::1",
+        "240.0.0.1",
+    ],
+)
+def test_the_fetcher_refuses_every_non_public_address(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
+    resolved = Resolved(monkeypatch, address)
+    with pytest.raises(JwksFetchError, match="non-public address|link-local or metadata"):
+        fetch_jwks("https://partner.example/jwks.json", policy())
+    assert resolved.connected == []
+
+
+@pytest.mark.parametrize("private", ["10.0.0.7", "169.254.169.254", "::ffff:127.0.0.1", "fc00::1", "0.0.0.0"])
+def test_the_fetcher_checks_every_resolved_address_not_just_the_first(
+    monkeypatch: pytest.MonkeyPatch, private: str
+) -> None:
+    resolved = Resolved(monkeypatch, PUBLIC, private)
+    with pytest.raises(JwksFetchError, match="non-public address|link-local or metadata"):
+        fetch_jwks("https://partner.example/jwks.json", policy())
+    assert resolved.connected == []
+
+
+def test_the_fetcher_connects_to_the_address_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved = Resolved(monkeypatch, PUBLIC, "2606:2800:220:1:248:1893:25c8:1946")
+    with pytest.raises(JwksFetchError, match="cannot be fetched"):
+        fetch_jwks("https://partner.example:8443/jwks.json", policy())
+    assert resolved.connected == [(PUBLIC, 8443)]
+
+
+def test_an_allow_listed_host_may_resolve_to_a_private_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved = Resolved(monkeypatch, "10.0.0.7")
+    with pytest.raises(JwksFetchError, match="cannot be fetched"):
+        fetch_jwks(
+            "https://jwks.internal.example/jwks.json", policy(allowed_hosts=frozenset({"jwks.internal.example"}))
+        )
+    assert resolved.connected == [("10.0.0.7", 443)]
+
+
+def redirect_chain(server: JwksServer, hops: int) -> None:
+    """``/hop/N`` redirects (on the same host) to ``/hop/N-1``; ``/hop/0`` is the JWKS."""
+
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        left = int(path.rsplit("/", 1)[1])
+        return (302, {"Location": f"/hop/{left - 1}"}, None) if left else (200, {}, {"keys": [jwk(KEY_1, "k1")]})
+
+    server.answer = answer  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize(("hops", "followed"), [(0, True), (2, True), (3, False), (50, False)])
+def test_the_fetcher_follows_at_most_two_redirects(jwks_server: JwksServer, hops: int, followed: bool) -> None:
+    redirect_chain(jwks_server, hops)
+    url = f"{jwks_server.url}/hop/{hops}"
+    allowed = policy(allowed_hosts=frozenset({"127.0.0.1"}))
+    if followed:
+        assert set(fetch_jwks(url, allowed)) == {"k1"}
+    else:
+        with pytest.raises(JwksFetchError, match="redirects too often"):
+            fetch_jwks(url, allowed)
+        assert jwks_server.requests == 3  # the first request and two redirects, then it gives up
+
+
+# --- edges the mutation run found untested ------------------------------------------------------------------
+
+
+def unsigned(claims: dict[str, Any]) -> str:
+    """A token that only reaches the tenant lookup (which reads ``iss`` before anything is verified)."""
+
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+@pytest.mark.parametrize(("length", "code"), [(8192, "tenant_token_malformed"), (8193, "tenant_token_too_large")])
+def test_a_tenant_jwt_may_be_8_kib_long(pem_tenant: Env, length: int, code: str) -> None:
+    assert_refused(login(pem_tenant, "a" * length, post=True), code)
+
+
+@pytest.mark.parametrize("issuer", [123, None, ["VISA"], {"id": "VISA"}])
+def test_an_issuer_that_is_not_a_string_names_no_tenant(pem_tenant: Env, issuer: Any) -> None:
+    assert_refused(login(pem_tenant, unsigned({"iss": issuer})), "tenant_unregistered", status=401)
+
+
+@pytest.mark.parametrize(("length", "found"), [(256, True), (257, False)])
+def test_tenant_ids_are_looked_up_up_to_256_characters(env: Env, length: int, found: bool) -> None:
+    tenant_id = "T" * length
+    register(env, tenant_id, public_key_pem=pem(KEY_1))
+    answer = login(env, tenant_jwt(KEY_1, iss=tenant_id))
+    if found:
+        assert answer.status == 303, answer.body
+    else:
+        assert_refused(answer, "tenant_unregistered", status=401)
+
+
+@pytest.mark.parametrize("jti", [7, "", ["j"]])
+def test_a_jti_that_is_no_identifier_falls_back_to_the_tokens_hash(pem_tenant: Env, jti: Any) -> None:
+    first, second = tenant_jwt(KEY_1, jti=jti), tenant_jwt(KEY_1, jti=jti, email="other@visa.com")
+    assert login(pem_tenant, first).status == 303
+    assert login(pem_tenant, second).status == 303  # a different token
+    assert_refused(login(pem_tenant, first), "tenant_token_replayed")
+
+
+def test_a_token_is_remembered_while_the_leeway_still_accepts_it_and_forgotten_after(pem_tenant: Env) -> None:
+    token = tenant_jwt(KEY_1, exp=NOW + 120)
+    assert login(pem_tenant, token).status == 303
+    pem_tenant.clock.advance(120 + 59)  # expired, but inside the leeway: still refused
+    assert_refused(login(pem_tenant, token), "tenant_token_replayed")
+    pem_tenant.clock.advance(2)
+    later = int(pem_tenant.clock.now().timestamp())
+    assert login(pem_tenant, tenant_jwt(KEY_1, iat=later, exp=later + 120)).status == 303
+    with pem_tenant.service.directory.master.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM TenantTokenReplay")
+        row = cursor.fetchone()
+    assert row is not None and row[0] == 1  # the first token's row is gone, the new one's kept
+
+
+def test_the_subject_is_the_user_id_else_the_email_else_the_mobile(pem_tenant: Env) -> None:
+    def sub(**user: Any) -> str:
+        return str(session_claims(login(pem_tenant, tenant_jwt(KEY_1, **user)))["sub"])
+
+    by_email = sub(userId=None, email="a@visa.com", mobile="+49111111111")
+    assert sub(userId=None, email="a@visa.com", mobile="+49222222222") == by_email
+    first_mobile = sub(userId=None, email=None, mobile="+49333333333")
+    assert sub(userId=None, email=None, mobile="+49444444444") != first_mobile
+    assert first_mobile != by_email
+
+
+@pytest.mark.parametrize(
+    ("user_id", "accepted"), [(123, False), ("", False), (True, False), ("u" * 254, True), ("u" * 255, False)]
+)
+def test_user_fields_are_non_empty_strings_of_at_most_254_characters(
+    pem_tenant: Env, user_id: Any, accepted: bool
+) -> None:
+    answer = login(pem_tenant, tenant_jwt(KEY_1, userId=user_id))
+    if accepted:
+        assert answer.status == 303, answer.body
+    else:
+        assert_refused(answer, "tenant_user_invalid")
+
+
+def test_the_login_log_masks_the_email_and_phone(pem_tenant: Env, captured_logs: pytest.LogCaptureFixture) -> None:
+    assert login(pem_tenant, tenant_jwt(KEY_1)).status == 303
+    assert login(pem_tenant, tenant_jwt(KEY_1, mobile=None, userId=None)).status == 303
+    lines = [r.getMessage() for r in captured_logs.records if r.getMessage().startswith("tenant login")]
+    assert lines == [
+        "tenant login tenant=VISA email=c***@visa.com mobile=+49***89",
+        "tenant login tenant=VISA email=c***@visa.com mobile=-",
+    ]
+
+
+# --- the registry's rules (the CLI registers tenants through it) ----------------------------------------------
+
+
+def tenant(
+    tenant_id: str = "VISA",
+    audience: str = "MondiaPortal",
+    algorithm: str = "RS256",
+    *,
+    return_url: str = RETURN_URL,
+    ancestors: tuple[str, ...] = ANCESTORS,
+    **source: Any,
+) -> Tenant:
+    return Tenant(tenant_id, audience, algorithm, return_url, ancestors, **source)
+
+
+def hs256_store(env: Env) -> str:
+    env.service.tenants.secrets.put("tenant-acme", base64.b64encode(b"k" * 32).decode())  # type: ignore[attr-defined]
+    return "tenant-acme"
+
+
+@pytest.mark.parametrize(
+    ("changes", "text"),
+    [
+        ({}, "exactly one key source"),
+        ({"public_key_pem": "PEM", "algorithm": "HS256"}, "a PEM key or JWKS URL means RS256"),
+        ({"secret_name": "SECRET", "algorithm": "RS256"}, "a shared secret means HS256"),
+        ({"jwks_url": "https://partner.example/jwks.json", "ancestors": ("not an origin",)}, "origin"),
+        ({"jwks_url": "https://partner.example/jwks.json", "audience": ""}, "issuer (tenant id) and the audience"),
+        ({"jwks_url": "https://partner.example/jwks.json", "tenant_id": ""}, "issuer (tenant id) and the audience"),
+        ({"jwks_url": "https://partner.example/jwks.json", "return_url": "ws://localhost/app"}, "return URL"),
+        ({"jwks_url": "https://partner.example/jwks.json", "return_url": "ftp://localhost/app"}, "return URL"),
+        ({"jwks_url": "https://partner.example/jwks.json", "return_url": "wss://partner.example/app"}, "return URL"),
+        ({"jwks_url": "http://partner.example/jwks.json"}, "JWKS URL"),
+    ],
+)
+def test_registrations_that_could_never_log_anyone_in_are_refused(env: Env, changes: dict[str, Any], text: str) -> None:
+    if changes.get("public_key_pem") == "PEM":
+        changes["public_key_pem"] = pem(KEY_1)
+    if changes.get("secret_name") == "SECRET":
+        changes["secret_name"] = hs256_store(env)
+    with pytest.raises(InvalidRequest, match=re.escape(text)):
+        env.service.tenants.add(tenant(**changes), development=True)
+
+
+def test_a_registration_names_its_algorithm_however_the_string_was_made(env: Env) -> None:
+    registered = env.service.tenants.add(tenant(algorithm="rs256".upper(), public_key_pem=pem(KEY_1)), development=True)
+    assert registered.algorithm == "RS256"
+
+
+def test_plain_http_urls_are_for_loopback_in_development_only(env: Env) -> None:
+    local = tenant(
+        jwks_url="http://localhost:9/jwks.json",
+        return_url="http://localhost:3000/app",
+        ancestors=("http://localhost:3000",),
+    )
+    assert env.service.tenants.add(local, development=True) == local
+    with pytest.raises(InvalidRequest, match="https"):
+        env.service.tenants.add(
+            tenant("OTHER", jwks_url="https://partner.example/jwks.json", return_url="http://localhost:3000/app"),
+            development=False,
+        )
+
+
+@pytest.mark.parametrize(("bits", "accepted"), [(1024, False), (2047, False), (2048, True), (3072, True)])
+def test_a_pem_key_must_be_rsa_of_at_least_2048_bits(env: Env, bits: int, accepted: bool) -> None:
+    key = KEY_1 if bits == 2048 else rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    if accepted:
+        register(env, public_key_pem=pem(key))
+    else:
+        with pytest.raises(ConfigurationError, match="at least 2048 bits"):
+            register(env, public_key_pem=pem(key))
+
+
+def test_a_pem_that_is_not_a_public_key_is_refused(env: Env) -> None:
+    with pytest.raises(ConfigurationError, match="not a PEM public key"):
+        register(env, public_key_pem="-----BEGIN PUBLIC KEY-----\nbm9wZQ==\n-----END PUBLIC KEY-----\n")
+
+
+def test_each_key_source_offers_keys_for_its_own_algorithm_only(env: Env) -> None:
+    tenants = env.service.tenants
+    by_pem = register(env, public_key_pem=pem(KEY_1))
+    by_secret = register(env, "ACME", secret_name=hs256_store(env))
+    by_jwks = tenant("JWKS", jwks_url="https://partner.example/jwks.json")
+    assert [t.public()["keySource"] for t in (by_pem, by_secret, by_jwks)] == ["pem", "hs256-secret", "jwks"]
+    assert len(tenants.keys(by_pem)(None, "RS256")) == 1 and len(tenants.keys(by_secret)(None, "HS256")) == 1
+    for source, others in (
+        (by_pem, ["HS256", "ES256", "RS512", "PS256"]),
+        (by_secret, ["RS256", "ES256", "A"]),
+        (by_jwks, ["HS256", "ES256", "RS512"]),
+    ):
+        assert all(tenants.keys(source)(None, alg) == [] for alg in others), source.tenant_id
+
+
+def test_removing_a_tenant_and_removing_nobody(pem_tenant: Env) -> None:
+    tenants = pem_tenant.service.tenants
+    tenants.remove("VISA")
+    assert tenants.get("VISA") is None
+    with pytest.raises(NotFound):
+        tenants.remove("VISA")
+
+
+def test_the_cached_tenant_rows_are_immutable(pem_tenant: Env) -> None:
+    cached = pem_tenant.service.tenants.get("VISA")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cached.audience = "SomebodyElse"  # type: ignore[misc, union-attr]

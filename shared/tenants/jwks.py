@@ -149,7 +149,7 @@ def _checked_address(host: str, port: int, policy: FetchPolicy, loopback: bool) 
                 f"the JWKS host {host!r} resolves to a link-local or metadata address, "
                 "which is never fetched, allow-listed or not"
             )
-        if not allowed and not ip.is_global:
+        if not allowed and (not ip.is_global or ip.is_multicast):  # multicast counts as global in Python 3.11
             raise JwksFetchError(
                 f"the JWKS host {host!r} resolves to a non-public address; allow-list it in "
                 "PAYERAUTH_TENANT_JWKS_ALLOWED_HOSTS if that is intended"
