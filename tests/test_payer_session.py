@@ -208,6 +208,35 @@ def test_logout_without_a_verifiable_session_clears_the_cookie_and_grants_nothin
     assert logout(env, cookie=forged, origin=origin).header("Access-Control-Allow-Origin") is None
 
 
+@pytest.mark.parametrize(
+    ("claim", "value"),  # each refusal's reason sorts after payer_token_expired's: only expiry is forgiven
+    [("iss", "https://other.example"), ("aud", "someone-else"), (USERTYPE, "tenant-user")],
+)
+def test_logout_forgives_only_expiry_not_another_refusal(env: Env, claim: str, value: str) -> None:
+    signer = env.service.payer_keys.current().signer
+    claims = {**jwt.decode(env.exchange().json()["access_token"], options={"verify_signature": False}), claim: value}
+    token = jwt.encode(
+        claims, signer.material.private_key, algorithm="RS256", headers={"kid": signer.kid, "typ": "at+jwt"}
+    )
+    assert logout(env, cookie=f"__Host-payer_session={token}").header("Access-Control-Allow-Origin") is None
+
+
+def test_logout_when_the_key_store_cannot_answer_grants_nothing_and_still_clears(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.errors import KeyStoreUnavailable
+
+    cookie = session_cookie(bootstrap(env))
+
+    def unavailable() -> None:
+        raise KeyStoreUnavailable("the key store cannot be reached")
+
+    monkeypatch.setattr(env.service.payer_keys, "current", unavailable)
+    answer = logout(env, cookie=cookie)
+    assert answer.status == 204 and answer.header("Access-Control-Allow-Origin") is None
+    assert any("max-age=0" in c.lower() for c in answer.cookies())
+
+
 def test_logout_grants_the_sessions_origin_not_the_callers(env: Env) -> None:
     answer = logout(env, cookie=session_cookie(bootstrap(env)), origin="https://evil.example")
     assert answer.header("Access-Control-Allow-Origin") == DEMO_ORIGIN  # which the evil page cannot use
