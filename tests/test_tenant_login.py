@@ -687,7 +687,7 @@ PUBLIC = "93.184.216.34"
 )
 def test_the_fetcher_refuses_every_non_public_address(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
     resolved = Resolved(monkeypatch, address)
-    with pytest.raises(JwksFetchError, match="non-public address|link-local or metadata"):
+    with pytest.raises(JwksFetchError, match=r"non-public address|link-local or metadata"):
         fetch_jwks("https://partner.example/jwks.json", policy())
     assert resolved.connected == []
 
@@ -697,7 +697,7 @@ def test_the_fetcher_checks_every_resolved_address_not_just_the_first(
     monkeypatch: pytest.MonkeyPatch, private: str
 ) -> None:
     resolved = Resolved(monkeypatch, PUBLIC, private)
-    with pytest.raises(JwksFetchError, match="non-public address|link-local or metadata"):
+    with pytest.raises(JwksFetchError, match=r"non-public address|link-local or metadata"):
         fetch_jwks("https://partner.example/jwks.json", policy())
     assert resolved.connected == []
 
