@@ -935,3 +935,128 @@ def test_the_cached_tenant_rows_are_immutable(pem_tenant: Env) -> None:
     cached = pem_tenant.service.tenants.get("VISA")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cached.audience = "SomebodyElse"  # type: ignore[misc, union-attr]
+
+
+# --- the JWKS fetcher and cache, edges the mutation run of tenants/jwks found untested ----------------------
+
+LOOPBACK_ALLOWED = {"allowed_hosts": frozenset({"127.0.0.1"})}
+
+
+def padded_jwks(size: int) -> dict[str, Any]:
+    """A JWKS whose JSON body is exactly ``size`` bytes (as the fake serializes it)."""
+    body: dict[str, Any] = {"keys": [jwk(KEY_1, "k1")], "padding": ""}
+    body["padding"] = "x" * (size - len(json.dumps(body).encode()))
+    assert len(json.dumps(body).encode()) == size
+    return body
+
+
+@pytest.mark.parametrize(("extra", "accepted"), [(0, True), (1, False)])
+def test_a_jwks_body_may_be_exactly_the_cap_and_not_a_byte_more(
+    jwks_server: JwksServer, extra: int, accepted: bool
+) -> None:
+    capped = policy(max_bytes=4096, **LOOPBACK_ALLOWED)
+    jwks_server.override = (200, {}, padded_jwks(4096 + extra))
+    if accepted:
+        assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", capped)) == {"k1"}
+    else:
+        with pytest.raises(JwksFetchError, match="larger than"):
+            fetch_jwks(f"{jwks_server.url}/jwks.json", capped)
+
+
+def test_keys_of_2048_bits_and_more_are_taken(jwks_server: JwksServer) -> None:
+    strong = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    jwks_server.keys = [jwk(KEY_1, "k2048"), jwk(strong, "k3072")]
+    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k2048", "k3072"}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_every_redirect_status_is_followed_on_the_same_host(jwks_server: JwksServer, status: int) -> None:
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        return (
+            (status, {"Location": "/jwks.json"}, None) if path == "/moved" else (200, {}, {"keys": [jwk(KEY_1, "k1")]})
+        )
+
+    jwks_server.answer = answer  # type: ignore[method-assign]
+    assert set(fetch_jwks(f"{jwks_server.url}/moved", policy(**LOOPBACK_ALLOWED))) == {"k1"}
+
+
+@pytest.mark.parametrize("status", [201, 203, 300, 304, 404, 500])
+def test_only_a_200_is_a_jwks_even_when_its_body_would_be_one(jwks_server: JwksServer, status: int) -> None:
+    jwks_server.override = (status, {"Location": "/elsewhere"}, {"keys": [jwk(KEY_1, "k1")]})
+    with pytest.raises(JwksFetchError):
+        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))
+
+
+def test_only_rsa_signing_keys_for_rs256_are_taken(jwks_server: JwksServer) -> None:
+    jwks_server.keys = [
+        {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"},  # sorts before RSA
+        {**jwk(KEY_2, "not-rsa"), "kty": "EC"},  # RSA numbers under another kty are still not an RSA key
+        {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},  # sorts after RSA
+        {**jwk(KEY_2, "enc"), "use": "enc"},
+        {**jwk(KEY_2, "ps"), "alg": "PS256"},  # sorts before RS256
+        {**jwk(KEY_2, "rs512"), "alg": "RS512"},  # sorts after RS256
+        jwk(KEY_1, "k1"),
+    ]
+    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
+
+
+def test_a_plain_http_loopback_url_without_a_port_goes_to_port_80(monkeypatch: pytest.MonkeyPatch) -> None:
+    resolved = Resolved(monkeypatch, "127.0.0.1")
+    with pytest.raises(JwksFetchError):
+        fetch_jwks("http://localhost/jwks.json", policy(allow_http_loopback=True))
+    assert resolved.connected == [("127.0.0.1", 80)]
+
+
+class Clocked:
+    """A TenantJwks over a counting fetch and a clock the test moves."""
+
+    def __init__(self, *, ttl: float = 3600, min_interval: float = 60) -> None:
+        self.now = 1000.0
+        self.fetches = 0
+        self.block: threading.Event | None = None
+        self.jwks = TenantJwks(
+            "https://partner.example/jwks.json",
+            policy(),
+            ttl=ttl,
+            min_interval=min_interval,
+            monotonic=lambda: self.now,
+            fetch=self.fetch,
+            wait=30,
+        )
+
+    def fetch(self, url: str, fetch_policy: FetchPolicy) -> dict[str | None, Any]:
+        self.fetches += 1
+        if self.block is not None:
+            self.block.wait(30)
+        return {"k1": KEY_1.public_key(), None: KEY_2.public_key()}
+
+
+@pytest.mark.parametrize("kid", ["k1", None])
+def test_a_fresh_set_is_not_fetched_again_for_a_known_kid_or_none(kid: str | None) -> None:
+    cache = Clocked()
+    assert cache.jwks.keys_for(kid) and cache.fetches == 1
+    cache.now += 600  # past the refetch interval, within the TTL
+    assert cache.jwks.keys_for(kid) and cache.fetches == 1
+
+
+def test_a_set_is_fetched_again_once_its_ttl_is_over() -> None:
+    cache = Clocked(ttl=3600)
+    cache.jwks.keys_for("k1")
+    cache.now += 3599
+    cache.jwks.keys_for("k1")
+    assert cache.fetches == 1
+    cache.now += 1
+    cache.jwks.keys_for("k1")
+    assert cache.fetches == 2
+
+
+def test_a_stale_set_is_served_while_its_refetch_is_in_flight() -> None:
+    cache = Clocked(ttl=3600)
+    cache.jwks.keys_for("k1")
+    cache.now += 3600
+    cache.block = threading.Event()
+    cache.jwks.wait = 0.01  # the login that starts the refetch goes on with the stale set
+    assert cache.jwks.keys_for("k1") == [KEY_1.public_key()]
+    assert cache.jwks.keys_for("k1") == [KEY_1.public_key()]  # another login, the refetch still in flight
+    cache.block.set()
+    assert cache.fetches == 2
