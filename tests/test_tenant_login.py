@@ -514,7 +514,7 @@ def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() 
     assert started.wait(30)
     with pytest.raises(JwksFetchError, match="being fetched") as caught:
         jwks.keys_for("k1")  # does not wait for the fetch in flight
-    assert caught.value.retry_after > 0
+    assert caught.value.retry_after == 2  # seconds: about what a healthy fetch takes
     release.set()
     first.join(30)
     assert jwks.keys_for("k1") == [KEY_1.public_key()] and jwks.fetches == 1
@@ -1060,3 +1060,59 @@ def test_a_stale_set_is_served_while_its_refetch_is_in_flight() -> None:
     assert cache.jwks.keys_for("k1") == [KEY_1.public_key()]  # another login, the refetch still in flight
     cache.block.set()
     assert cache.fetches == 2
+
+
+def test_only_https_or_loopback_http_in_development_is_fetched() -> None:
+    for url in ("ftp://127.0.0.1/jwks.json", "file://localhost/jwks.json", "gopher://localhost/jwks.json"):
+        with pytest.raises(JwksFetchError, match="https"):
+            fetch_jwks(url, policy(allow_http_loopback=True))
+
+
+def test_a_jwk_whose_numbers_do_not_parse_is_skipped_not_fatal(jwks_server: JwksServer) -> None:
+    jwks_server.keys = [
+        {"kty": "RSA", "kid": "bad-n", "n": "not base64url!", "e": "AQAB"},
+        {"kty": "RSA", "kid": "no-e", "n": jwk(KEY_2, "x")["n"]},
+        jwk(KEY_1, "k1"),
+    ]
+    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
+
+
+def test_a_2047_bit_key_is_one_bit_short(jwks_server: JwksServer) -> None:
+    short = rsa.generate_private_key(public_exponent=65537, key_size=2047)
+    jwks_server.keys = [jwk(short, "short")]
+    with pytest.raises(JwksFetchError, match="at least 2048"):
+        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))
+
+
+def test_unknown_kids_refetch_once_per_interval() -> None:
+    cache = Clocked(min_interval=60)
+    cache.jwks.keys_for("k1")
+    cache.now += 59.5
+    assert cache.jwks.keys_for("k9") == [] and cache.jwks.keys_for("k8") == []
+    assert cache.fetches == 1
+    cache.now += 0.5
+    assert cache.jwks.keys_for("k9") == [] and cache.fetches == 2
+
+
+def test_a_second_fetch_attempt_never_queues_behind_the_one_in_flight() -> None:
+    jwks, started, release = stalled_jwks(wait=0.01)
+    jwks.min_interval = 0  # every login may try to fetch: the one in flight must not make them wait
+    with pytest.raises(JwksFetchError, match="being fetched"):
+        jwks.keys_for("k1")
+    assert started.wait(30)
+    outcome: list[str] = []
+
+    def try_again() -> None:
+        try:
+            jwks.keys_for("k1")
+            outcome.append("keys")
+        except JwksFetchError as exc:
+            outcome.append(f"503 {exc.retry_after}")
+
+    second = threading.Thread(target=try_again)
+    second.start()
+    second.join(5)  # with the fetch still hanging, a queued login would not have answered
+    answered = not second.is_alive()
+    release.set()
+    second.join(30)
+    assert answered and outcome == ["503 2"]
