@@ -1116,3 +1116,36 @@ def test_a_second_fetch_attempt_never_queues_behind_the_one_in_flight() -> None:
     release.set()
     second.join(30)
     assert answered and outcome == ["503 2"]
+
+
+def test_a_redirect_to_another_host_is_refused_whichever_way_the_names_sort(jwks_server: JwksServer) -> None:
+    both = policy(allowed_hosts=frozenset({"127.0.0.1", "localhost"}))
+    jwks_server.override = (302, {"Location": f"https://127.0.0.1:{jwks_server.port}/jwks.json"}, None)
+    with pytest.raises(JwksFetchError, match="redirects to another host"):
+        fetch_jwks(f"https://localhost:{jwks_server.port}/jwks.json", both)
+
+
+def test_a_200_with_a_location_header_is_the_jwks_not_a_redirect(jwks_server: JwksServer) -> None:
+    jwks_server.override = (200, {"Location": "/elsewhere"}, {"keys": [jwk(KEY_1, "k1")]})
+    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
+
+
+def test_a_set_long_past_its_ttl_is_fetched_again() -> None:
+    cache = Clocked(ttl=3600)
+    cache.jwks.keys_for("k1")
+    cache.now += 5000
+    cache.jwks.keys_for("k1")
+    assert cache.fetches == 2
+
+
+def test_a_token_without_kid_is_tried_against_three_keys_at_most() -> None:
+    keys = {f"k{i}": rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key() for i in range(4)}
+    jwks = TenantJwks(
+        "https://partner.example/jwks.json",
+        policy(),
+        ttl=3600,
+        min_interval=60,
+        monotonic=lambda: 1000.0,
+        fetch=lambda url, fetch_policy: dict(keys),
+    )
+    assert jwks.keys_for(None) == list(keys.values())[:3]
