@@ -13,7 +13,7 @@ import socket
 import threading
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -486,6 +486,12 @@ def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env
     assert jwks_server.fetches == 2
 
 
+def tenant_jwks(fetch: Callable[[str, FetchPolicy], Any], **changes: Any) -> TenantJwks:
+    """A tenant's JWKS cache over ``fetch``: TTL 1 h, refetch interval 60 s, a clock standing still."""
+    settings: dict[str, Any] = {"ttl": 3600, "min_interval": 60, "monotonic": lambda: 1000.0, **changes}
+    return TenantJwks("https://partner.example/jwks.json", policy(), fetch=fetch, **settings)
+
+
 def stalled_jwks(wait: float) -> tuple[TenantJwks, threading.Event, threading.Event]:
     """A tenant JWKS whose fetch starts and then hangs until released."""
     started, release = threading.Event(), threading.Event()
@@ -495,15 +501,7 @@ def stalled_jwks(wait: float) -> tuple[TenantJwks, threading.Event, threading.Ev
         release.wait(30)
         return {"k1": KEY_1.public_key()}
 
-    jwks = TenantJwks(
-        "https://partner.example/jwks.json",
-        policy(),
-        ttl=3600,
-        min_interval=60,
-        monotonic=lambda: 1000.0,
-        fetch=slow_fetch,
-        wait=wait,
-    )
+    jwks = tenant_jwks(slow_fetch, wait=wait)
     return jwks, started, release
 
 
@@ -1014,15 +1012,7 @@ class Clocked:
         self.now = 1000.0
         self.fetches = 0
         self.block: threading.Event | None = None
-        self.jwks = TenantJwks(
-            "https://partner.example/jwks.json",
-            policy(),
-            ttl=ttl,
-            min_interval=min_interval,
-            monotonic=lambda: self.now,
-            fetch=self.fetch,
-            wait=30,
-        )
+        self.jwks = tenant_jwks(self.fetch, ttl=ttl, min_interval=min_interval, monotonic=lambda: self.now, wait=30)
 
     def fetch(self, url: str, fetch_policy: FetchPolicy) -> dict[str | None, Any]:
         self.fetches += 1
@@ -1140,12 +1130,5 @@ def test_a_set_long_past_its_ttl_is_fetched_again() -> None:
 
 def test_a_token_without_kid_is_tried_against_three_keys_at_most() -> None:
     keys = {f"k{i}": rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key() for i in range(4)}
-    jwks = TenantJwks(
-        "https://partner.example/jwks.json",
-        policy(),
-        ttl=3600,
-        min_interval=60,
-        monotonic=lambda: 1000.0,
-        fetch=lambda url, fetch_policy: dict(keys),
-    )
+    jwks = tenant_jwks(lambda url, fetch_policy: dict(keys))
     assert jwks.keys_for(None) == list(keys.values())[:3]
