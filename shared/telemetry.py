@@ -15,7 +15,7 @@ import threading
 
 from opentelemetry import metrics
 
-log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
+log = logging.getLogger("payerauth.telemetry")
 
 _meter = metrics.get_meter("payerauth")
 exchanges = _meter.create_counter("payerauth.exchanges", description="payer JWTs issued, by route and delivery")

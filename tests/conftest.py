@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
 import pytest
+import trustme
 
 import function_app
 from shared.app import PayerAuth
@@ -23,6 +24,7 @@ from shared.keystores.local import LocalKeySource
 from shared.settings import Settings
 from shared.storage.schema import create_schema
 from shared.web import edge
+from tests.tenant_keys import JwksServer
 from tools.demo_site import DEMO_BILLER_GUID
 from tools.functions_host import encode_response
 
@@ -177,6 +179,24 @@ def env(tmp_path: Path, key_folder: Path) -> Iterator[Env]:
 def captured_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
+
+
+@pytest.fixture
+def tenant_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> trustme.CA:
+    """A test CA that this process's TLS clients trust (``SSL_CERT_FILE``), as a tenant's public CA would be."""
+    ca = trustme.CA()
+    bundle = tmp_path / "tenant-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    return ca
+
+
+@pytest.fixture
+def jwks_server(tenant_ca: trustme.CA) -> Iterator[JwksServer]:
+    server = JwksServer(tenant_ca)
+    yield server
+    if not server.is_down:
+        server.down()
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -209,6 +209,25 @@ def test_the_path_guid_is_canonical_in_what_the_api_answers(env: Env) -> None:
     assert answer.header("Location") == f"/api/billers/{DEMO_BILLER_GUID}/tokens/{answer.json()['jti']}"
 
 
+@pytest.mark.parametrize("form", [DEMO_BILLER_GUID.replace("-", ""), "{" + DEMO_BILLER_GUID + "}"])
+def test_a_path_guid_without_hyphens_or_in_braces_names_the_same_biller(env: Env, form: str) -> None:
+    answer = admin(env, "POST", guid=form, body={"domain": "127.0.0.1:8080"})
+    assert answer.status == 201, answer.body
+    assert answer.header("Location") == f"/api/billers/{DEMO_BILLER_GUID}/tokens/{answer.json()['jti']}"
+
+
+@pytest.mark.parametrize(
+    "form",
+    ["urn:" + DEMO_BILLER_GUID.replace("-", "") + "---", "urn:uuid:" + DEMO_BILLER_GUID],
+    ids=["39 characters", "urn:uuid"],
+)
+def test_a_path_guid_longer_than_the_braced_form_is_not_the_portal_jwts_biller(env: Env, form: str) -> None:
+    assert uuid.UUID(form) == uuid.UUID(DEMO_BILLER_GUID)  # Python would read it; the contract does not
+    answer = admin(env, "POST", guid=form, body={"domain": "127.0.0.1:8080"})
+    assert_problem(answer, 403, "another biller")
+    assert answer.json()["type"] == PROBLEMS + "portal-biller-mismatch"
+
+
 def test_the_audit_columns_keep_64_characters_of_sub_and_obo(env: Env) -> None:
     sub, obo = "S" * 100, "O" * 100
     admin(env, "POST", token=portal_jwt(env, sub=sub, obo=obo), body={"domain": "127.0.0.1:8080"})

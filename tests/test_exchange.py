@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
@@ -85,6 +86,12 @@ def test_each_exchange_mints_a_new_anonymous_subject_and_session(env: Env) -> No
         jwt.decode(env.exchange(token).json()["access_token"], options={"verify_signature": False}) for _ in range(2)
     )
     assert first["sub"] != second["sub"] and first["sid"] != second["sid"] and first["jti"] != second["jti"]
+
+
+def test_the_payer_jwt_jti_and_sid_are_128_random_bits_in_22_characters(env: Env) -> None:
+    claims = jwt.decode(env.exchange().json()["access_token"], options={"verify_signature": False})
+    for name in ("jti", "sid"):
+        assert re.fullmatch(r"[A-Za-z0-9_-]{22}", claims[name]), claims[name]
 
 
 def test_cookie_delivery_sets_a_secure_httponly_host_cookie_and_keeps_the_token_out_of_the_body(env: Env) -> None:
@@ -177,6 +184,24 @@ def test_oauth_errors_carry_the_stable_reason_as_error_uri(env: Env) -> None:
     body = env.exchange(token).json()
     assert set(body) == {"error", "error_description", "error_uri"}
     assert body["error_uri"] == "https://payer-auth.invoicecloud.dev/problems/jti-inactive"
+
+
+@pytest.mark.parametrize(
+    ("claim", "value", "reason"),
+    [
+        ("sub", "not-a-guid", "biller-guid-invalid"),
+        ("sub", "{" + DEMO_BILLER_GUID + "}x", "biller-guid-invalid"),
+        ("sub", "urn:uuid:" + DEMO_BILLER_GUID, "biller-guid-invalid"),
+        ("jti", "not-a-guid", "jti-invalid"),
+        ("sub", str(uuid.UUID(int=7)), "biller-unknown"),
+    ],
+)
+def test_a_biller_jwt_whose_sub_or_jti_is_no_known_guid_is_refused_by_name(
+    env: Env, claim: str, value: str, reason: str
+) -> None:
+    answer = env.exchange(env.mint(extra={claim: value}, record=False))
+    assert_rejected(answer, "biller")
+    assert answer.json()["error_uri"] == f"https://payer-auth.invoicecloud.dev/problems/{reason}"
 
 
 def test_a_later_rejection_still_lets_the_matching_page_read_why(env: Env) -> None:

@@ -4,60 +4,28 @@ rotates and goes down) or an HS256 secret; and every way a tenant JWT must be re
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import json
 import re
 import secrets
-import socket
-import threading
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import jwt
 import pytest
-import trustme
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import function_app
 from shared.errors import ConfigurationError, InvalidRequest, NotFound
-from shared.tenants.jwks import FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
 from shared.tenants.registry import Tenant
-from tests.azure_fakes import HttpsFake
 from tests.conftest import START, Answer, Env
+from tests.tenant_keys import KEY_1, KEY_2, STRANGER, JwksServer, jwk, pem
 
 NOW = int(START.timestamp())
 RETURN_URL = "https://partner.example/app/home"
 ANCESTORS = ("https://partner.example", "https://www.partner.example")
-
-
-def rsa_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-KEY_1, KEY_2, STRANGER = rsa_key(), rsa_key(), rsa_key()
-
-
-def pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    return {
-        **jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key(), as_dict=True),
-        "kid": kid,
-        "use": "sig",
-        "alg": "RS256",
-    }
 
 
 def tenant_jwt(key: Any, *, alg: str = "RS256", headers: dict[str, Any] | None = None, **claims: Any) -> str:
@@ -264,30 +232,6 @@ def test_registration_refuses_two_key_sources_and_plain_http(env: Env) -> None:
 # --- a JWKS tenant on loopback ------------------------------------------------------------------
 
 
-class JwksServer(HttpsFake):
-    def __init__(self, ca: trustme.CA) -> None:
-        self.keys = [jwk(KEY_1, "k1")]
-        self.fetches = 0
-        self.override: tuple[int, dict[str, str], Any] | None = None
-        super().__init__(ca)
-
-    def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-        self.fetches += 1
-        return self.override or (200, {}, {"keys": self.keys})
-
-
-@pytest.fixture
-def jwks_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JwksServer]:
-    ca = trustme.CA()
-    bundle = tmp_path / "tenant-ca.pem"
-    ca.cert_pem.write_to_path(str(bundle))
-    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
-    server = JwksServer(ca)
-    yield server
-    if not server.is_down:
-        server.down()
-
-
 def test_a_jwks_tenant_rotates_goes_down_and_is_not_hammered(env: Env, jwks_server: JwksServer) -> None:
     register(env, jwks_url=f"{jwks_server.url}/.well-known/jwks.json")
     assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
@@ -321,40 +265,6 @@ def test_a_jwks_url_that_answers_nothing_good_at_first_is_503(env: Env, jwks_ser
     register(env, jwks_url=f"{jwks_server.url}/jwks.json")
     jwks_server.override = (500, {}, {"error": "boom"})
     assert_refused(login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})), "tenant_jwks_unavailable", status=503)
-
-
-def policy(**changes: Any) -> FetchPolicy:
-    return FetchPolicy(**{"allow_http_loopback": False, "allowed_hosts": frozenset(), **changes})
-
-
-def test_the_fetcher_refuses_private_addresses_unless_allow_listed(jwks_server: JwksServer) -> None:
-    with pytest.raises(JwksFetchError, match="non-public address"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", policy())
-    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))) == {"k1"}
-
-
-def test_the_fetcher_refuses_redirects_to_other_hosts_and_oversized_bodies(jwks_server: JwksServer) -> None:
-    allowed = policy(allowed_hosts=frozenset({"127.0.0.1", "localhost"}))
-    jwks_server.override = (302, {"Location": f"https://localhost:{jwks_server.port}/jwks.json"}, None)
-    with pytest.raises(JwksFetchError, match="redirects to another host"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", allowed)
-    jwks_server.override = (200, {}, {"keys": [jwk(KEY_1, "k1")], "padding": "x" * 70_000})
-    with pytest.raises(JwksFetchError, match="larger than"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", allowed)
-
-
-def test_the_fetcher_refuses_plain_http_except_loopback_in_development() -> None:
-    with pytest.raises(JwksFetchError, match="https"):
-        fetch_jwks("http://partner.example/jwks.json", policy(allow_http_loopback=True))
-    with pytest.raises(JwksFetchError, match="https"):
-        fetch_jwks("http://127.0.0.1:9/jwks.json", policy())
-
-
-def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer) -> None:
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
-    jwks_server.keys = [jwk(weak, "weak")]
-    with pytest.raises(JwksFetchError, match="at least 2048"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))
 
 
 # --- hardening: duplicates, e-mail, frame-ancestors, key caches, fetch limits ------------------
@@ -486,64 +396,6 @@ def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env
     assert jwks_server.fetches == 2
 
 
-def tenant_jwks(fetch: Callable[[str, FetchPolicy], Any], **changes: Any) -> TenantJwks:
-    """A tenant's JWKS cache over ``fetch``: TTL 1 h, refetch interval 60 s, a clock standing still."""
-    settings: dict[str, Any] = {"ttl": 3600, "min_interval": 60, "monotonic": lambda: 1000.0, **changes}
-    return TenantJwks("https://partner.example/jwks.json", policy(), fetch=fetch, **settings)
-
-
-def stalled_jwks(wait: float) -> tuple[TenantJwks, threading.Event, threading.Event]:
-    """A tenant JWKS whose fetch starts and then hangs until released."""
-    started, release = threading.Event(), threading.Event()
-
-    def slow_fetch(url: str, policy: FetchPolicy) -> dict[str | None, Any]:
-        started.set()
-        release.wait(30)
-        return {"k1": KEY_1.public_key()}
-
-    jwks = tenant_jwks(slow_fetch, wait=wait)
-    return jwks, started, release
-
-
-def test_a_login_finding_a_fetch_in_flight_with_nothing_cached_is_503_at_once() -> None:
-    jwks, started, release = stalled_jwks(wait=30)
-    first = threading.Thread(target=jwks.keys_for, args=("k1",))
-    first.start()
-    assert started.wait(30)
-    with pytest.raises(JwksFetchError, match="being fetched") as caught:
-        jwks.keys_for("k1")  # does not wait for the fetch in flight
-    assert caught.value.retry_after == 2  # seconds: about what a healthy fetch takes
-    release.set()
-    first.join(30)
-    assert jwks.keys_for("k1") == [KEY_1.public_key()] and jwks.fetches == 1
-
-
-def test_the_login_that_starts_a_stalling_fetch_stops_waiting_for_it() -> None:
-    # On Flex one request at a time runs per instance: a login must not hold it for the fetch's deadline.
-    jwks, started, release = stalled_jwks(wait=0.05)
-    with pytest.raises(JwksFetchError, match="being fetched") as caught:
-        jwks.keys_for("k1")  # returns while the fetch it started still hangs
-    assert started.is_set() and not release.is_set() and caught.value.retry_after > 0
-    release.set()
-    fetcher = next(t for t in threading.enumerate() if t.name == "tenant-jwks")
-    fetcher.join(30)  # the fetch finishes on its own thread; the next login uses what it brought
-    assert jwks.keys_for("k1") == [KEY_1.public_key()] and jwks.fetches == 1
-
-
-def test_one_deadline_bounds_the_whole_fetch_even_when_the_body_drips(drip_server: str) -> None:
-    with pytest.raises(JwksFetchError, match=r"took longer than 0\.5 s"):
-        fetch_jwks(drip_server, policy(allow_http_loopback=True, timeout=0.5))
-
-
-@pytest.mark.parametrize(
-    "address", ["169.254.169.254", "169.254.10.1", "fe80::1", "::ffff:169.254.169.254", "168.63.129.16"]
-)
-def test_an_allow_listed_host_never_reaches_link_local_or_metadata_addresses(address: str) -> None:
-    allowed = policy(allowed_hosts=frozenset({"jwks.partner.internal"}), resolver=lambda host, port: [address])
-    with pytest.raises(JwksFetchError, match="link-local or metadata"):
-        fetch_jwks("https://jwks.partner.internal/jwks.json", allowed)
-
-
 def test_dependency_failures_on_the_login_page_name_only_the_kind_of_dependency(env: Env) -> None:
     env.service.tenants.secrets.put("tenant-acme", base64.b64encode(secrets.token_bytes(32)).decode())  # type: ignore[attr-defined]
     register(env, "ACME", secret_name="tenant-acme")
@@ -555,35 +407,6 @@ def test_dependency_failures_on_the_login_page_name_only_the_kind_of_dependency(
     register(env, "POLICY", jwks_url="https://10.0.0.1/jwks.json")
     page = login(env, tenant_jwt(KEY_1, iss="POLICY")).body.decode()
     assert "PAYERAUTH_" not in page and "10.0.0.1" not in page and "published keys (JWKS)" in page
-
-
-@pytest.fixture
-def drip_server() -> Iterator[str]:
-    """Plain HTTP on loopback: headers at once, then a valid JWKS ten bytes every 50 ms (about 3 s in all)."""
-    body = json.dumps({"keys": [jwk(KEY_1, "k1")]}).encode()
-    listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def serve() -> None:
-        with contextlib.suppress(OSError):
-            connection, _ = listener.accept()
-            with connection:
-                connection.recv(65536)
-                connection.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                )
-                for start in range(0, len(body), 10):
-                    if stop.wait(0.05):
-                        return
-                    connection.sendall(body[start : start + 10])
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
-    stop.set()
-    listener.close()
-    thread.join(10)
 
 
 # --- replay, secret length, lifetime cap, JWKS address policy and redirects (issue 16) --------------------
@@ -630,113 +453,6 @@ def test_the_lifetime_cap_holds_with_and_without_iat(pem_tenant: Env, claims: di
         assert answer.status == 303, answer.body
     else:
         assert_refused(answer, "tenant_token_too_long_lived")
-
-
-class Resolved:
-    """A stubbed resolver and connector: what the name resolves to, and where the fetcher connected."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, *addresses: str) -> None:
-        self.addresses = addresses
-        self.connected: list[tuple[str, int]] = []
-        monkeypatch.setattr("shared.tenants.jwks.socket.getaddrinfo", self.getaddrinfo)
-        monkeypatch.setattr("shared.tenants.jwks.socket.create_connection", self.create_connection)
-
-    def getaddrinfo(self, host: str, port: int, *args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
-        import socket
-
-        return [
-            (
-                socket.AF_INET6 if ":" in a else socket.AF_INET,
-                socket.SOCK_STREAM,
-                6,
-                "",
-                (a, port, 0, 0) if ":" in a else (a, port),
-            )
-            for a in self.addresses
-        ]
-
-    def create_connection(self, address: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
-        self.connected.append(address)
-        raise ConnectionRefusedError("stubbed: nothing listens")
-
-
-PUBLIC = "93.184.216.34"
-
-
-@pytest.mark.parametrize(
-    "address",
-    [
-        "10.1.2.3",
-        "169.254.169.254",
-        "::ffff:127.0.0.1",
-        "fc00::1",
-        "fd12:3456::1",
-        "0.0.0.0",
-        "127.0.0.1",
-        "::1",
-        "192.168.1.10",
-        "172.16.0.1",
-        "100.64.0.1",
-        "fe80::1",
-        "224.0.0.1",
-        "ff02::1",
-        "240.0.0.1",
-    ],
-)
-def test_the_fetcher_refuses_every_non_public_address(monkeypatch: pytest.MonkeyPatch, address: str) -> None:
-    resolved = Resolved(monkeypatch, address)
-    with pytest.raises(JwksFetchError, match=r"non-public address|link-local or metadata"):
-        fetch_jwks("https://partner.example/jwks.json", policy())
-    assert resolved.connected == []
-
-
-@pytest.mark.parametrize("private", ["10.0.0.7", "169.254.169.254", "::ffff:127.0.0.1", "fc00::1", "0.0.0.0"])
-def test_the_fetcher_checks_every_resolved_address_not_just_the_first(
-    monkeypatch: pytest.MonkeyPatch, private: str
-) -> None:
-    resolved = Resolved(monkeypatch, PUBLIC, private)
-    with pytest.raises(JwksFetchError, match=r"non-public address|link-local or metadata"):
-        fetch_jwks("https://partner.example/jwks.json", policy())
-    assert resolved.connected == []
-
-
-def test_the_fetcher_connects_to_the_address_it_checked(monkeypatch: pytest.MonkeyPatch) -> None:
-    resolved = Resolved(monkeypatch, PUBLIC, "2606:2800:220:1:248:1893:25c8:1946")
-    with pytest.raises(JwksFetchError, match="cannot be fetched"):
-        fetch_jwks("https://partner.example:8443/jwks.json", policy())
-    assert resolved.connected == [(PUBLIC, 8443)]
-
-
-def test_an_allow_listed_host_may_resolve_to_a_private_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    resolved = Resolved(monkeypatch, "10.0.0.7")
-    with pytest.raises(JwksFetchError, match="cannot be fetched"):
-        fetch_jwks(
-            "https://jwks.internal.example/jwks.json", policy(allowed_hosts=frozenset({"jwks.internal.example"}))
-        )
-    assert resolved.connected == [("10.0.0.7", 443)]
-
-
-def redirect_chain(server: JwksServer, hops: int) -> None:
-    """``/hop/N`` redirects (on the same host) to ``/hop/N-1``; ``/hop/0`` is the JWKS."""
-
-    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-        left = int(path.rsplit("/", 1)[1])
-        return (302, {"Location": f"/hop/{left - 1}"}, None) if left else (200, {}, {"keys": [jwk(KEY_1, "k1")]})
-
-    server.answer = answer  # type: ignore[method-assign]
-
-
-@pytest.mark.parametrize(("hops", "followed"), [(0, True), (2, True), (3, False), (50, False)])
-def test_the_fetcher_follows_at_most_two_redirects(jwks_server: JwksServer, hops: int, followed: bool) -> None:
-    redirect_chain(jwks_server, hops)
-    url = f"{jwks_server.url}/hop/{hops}"
-    allowed = policy(allowed_hosts=frozenset({"127.0.0.1"}))
-    if followed:
-        assert set(fetch_jwks(url, allowed)) == {"k1"}
-    else:
-        with pytest.raises(JwksFetchError, match="redirects too often"):
-            fetch_jwks(url, allowed)
-        assert jwks_server.requests == 3  # the first request and two redirects, then it gives up
 
 
 # --- edges the mutation run found untested ------------------------------------------------------------------
@@ -933,202 +649,3 @@ def test_the_cached_tenant_rows_are_immutable(pem_tenant: Env) -> None:
     cached = pem_tenant.service.tenants.get("VISA")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cached.audience = "SomebodyElse"  # type: ignore[misc, union-attr]
-
-
-# --- the JWKS fetcher and cache, edges the mutation run of tenants/jwks found untested ----------------------
-
-LOOPBACK_ALLOWED = {"allowed_hosts": frozenset({"127.0.0.1"})}
-
-
-def padded_jwks(size: int) -> dict[str, Any]:
-    """A JWKS whose JSON body is exactly ``size`` bytes (as the fake serializes it)."""
-    body: dict[str, Any] = {"keys": [jwk(KEY_1, "k1")], "padding": ""}
-    body["padding"] = "x" * (size - len(json.dumps(body).encode()))
-    assert len(json.dumps(body).encode()) == size
-    return body
-
-
-@pytest.mark.parametrize(("extra", "accepted"), [(0, True), (1, False)])
-def test_a_jwks_body_may_be_exactly_the_cap_and_not_a_byte_more(
-    jwks_server: JwksServer, extra: int, accepted: bool
-) -> None:
-    capped = policy(max_bytes=4096, **LOOPBACK_ALLOWED)
-    jwks_server.override = (200, {}, padded_jwks(4096 + extra))
-    if accepted:
-        assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", capped)) == {"k1"}
-    else:
-        with pytest.raises(JwksFetchError, match="larger than"):
-            fetch_jwks(f"{jwks_server.url}/jwks.json", capped)
-
-
-def test_keys_of_2048_bits_and_more_are_taken(jwks_server: JwksServer) -> None:
-    strong = rsa.generate_private_key(public_exponent=65537, key_size=3072)
-    jwks_server.keys = [jwk(KEY_1, "k2048"), jwk(strong, "k3072")]
-    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k2048", "k3072"}
-
-
-@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
-def test_every_redirect_status_is_followed_on_the_same_host(jwks_server: JwksServer, status: int) -> None:
-    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-        return (
-            (status, {"Location": "/jwks.json"}, None) if path == "/moved" else (200, {}, {"keys": [jwk(KEY_1, "k1")]})
-        )
-
-    jwks_server.answer = answer  # type: ignore[method-assign]
-    assert set(fetch_jwks(f"{jwks_server.url}/moved", policy(**LOOPBACK_ALLOWED))) == {"k1"}
-
-
-@pytest.mark.parametrize("status", [201, 203, 300, 304, 404, 500])
-def test_only_a_200_is_a_jwks_even_when_its_body_would_be_one(jwks_server: JwksServer, status: int) -> None:
-    jwks_server.override = (status, {"Location": "/elsewhere"}, {"keys": [jwk(KEY_1, "k1")]})
-    with pytest.raises(JwksFetchError):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))
-
-
-def test_only_rsa_signing_keys_for_rs256_are_taken(jwks_server: JwksServer) -> None:
-    jwks_server.keys = [
-        {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"},  # sorts before RSA
-        {**jwk(KEY_2, "not-rsa"), "kty": "EC"},  # RSA numbers under another kty are still not an RSA key
-        {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},  # sorts after RSA
-        {**jwk(KEY_2, "enc"), "use": "enc"},
-        {**jwk(KEY_2, "ps"), "alg": "PS256"},  # sorts before RS256
-        {**jwk(KEY_2, "rs512"), "alg": "RS512"},  # sorts after RS256
-        jwk(KEY_1, "k1"),
-    ]
-    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
-
-
-def test_a_plain_http_loopback_url_without_a_port_goes_to_port_80(monkeypatch: pytest.MonkeyPatch) -> None:
-    resolved = Resolved(monkeypatch, "127.0.0.1")
-    with pytest.raises(JwksFetchError):
-        fetch_jwks("http://localhost/jwks.json", policy(allow_http_loopback=True))
-    assert resolved.connected == [("127.0.0.1", 80)]
-
-
-class Clocked:
-    """A TenantJwks over a counting fetch and a clock the test moves."""
-
-    def __init__(self, *, ttl: float = 3600, min_interval: float = 60) -> None:
-        self.now = 1000.0
-        self.fetches = 0
-        self.block: threading.Event | None = None
-        self.jwks = tenant_jwks(self.fetch, ttl=ttl, min_interval=min_interval, monotonic=lambda: self.now, wait=30)
-
-    def fetch(self, url: str, fetch_policy: FetchPolicy) -> dict[str | None, Any]:
-        self.fetches += 1
-        if self.block is not None:
-            self.block.wait(30)
-        return {"k1": KEY_1.public_key(), None: KEY_2.public_key()}
-
-
-@pytest.mark.parametrize("kid", ["k1", None])
-def test_a_fresh_set_is_not_fetched_again_for_a_known_kid_or_none(kid: str | None) -> None:
-    cache = Clocked()
-    assert cache.jwks.keys_for(kid) and cache.fetches == 1
-    cache.now += 600  # past the refetch interval, within the TTL
-    assert cache.jwks.keys_for(kid) and cache.fetches == 1
-
-
-def test_a_set_is_fetched_again_once_its_ttl_is_over() -> None:
-    cache = Clocked(ttl=3600)
-    cache.jwks.keys_for("k1")
-    cache.now += 3599
-    cache.jwks.keys_for("k1")
-    assert cache.fetches == 1
-    cache.now += 1
-    cache.jwks.keys_for("k1")
-    assert cache.fetches == 2
-
-
-def test_a_stale_set_is_served_while_its_refetch_is_in_flight() -> None:
-    cache = Clocked(ttl=3600)
-    cache.jwks.keys_for("k1")
-    cache.now += 3600
-    cache.block = threading.Event()
-    cache.jwks.wait = 0.01  # the login that starts the refetch goes on with the stale set
-    assert cache.jwks.keys_for("k1") == [KEY_1.public_key()]
-    assert cache.jwks.keys_for("k1") == [KEY_1.public_key()]  # another login, the refetch still in flight
-    cache.block.set()
-    assert cache.fetches == 2
-
-
-def test_only_https_or_loopback_http_in_development_is_fetched() -> None:
-    for url in ("ftp://127.0.0.1/jwks.json", "file://localhost/jwks.json", "gopher://localhost/jwks.json"):
-        with pytest.raises(JwksFetchError, match="https"):
-            fetch_jwks(url, policy(allow_http_loopback=True))
-
-
-def test_a_jwk_whose_numbers_do_not_parse_is_skipped_not_fatal(jwks_server: JwksServer) -> None:
-    jwks_server.keys = [
-        {"kty": "RSA", "kid": "bad-n", "n": "not base64url!", "e": "AQAB"},
-        {"kty": "RSA", "kid": "no-e", "n": jwk(KEY_2, "x")["n"]},
-        jwk(KEY_1, "k1"),
-    ]
-    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
-
-
-def test_a_2047_bit_key_is_one_bit_short(jwks_server: JwksServer) -> None:
-    short = rsa.generate_private_key(public_exponent=65537, key_size=2047)
-    jwks_server.keys = [jwk(short, "short")]
-    with pytest.raises(JwksFetchError, match="at least 2048"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))
-
-
-def test_unknown_kids_refetch_once_per_interval() -> None:
-    cache = Clocked(min_interval=60)
-    cache.jwks.keys_for("k1")
-    cache.now += 59.5
-    assert cache.jwks.keys_for("k9") == [] and cache.jwks.keys_for("k8") == []
-    assert cache.fetches == 1
-    cache.now += 0.5
-    assert cache.jwks.keys_for("k9") == [] and cache.fetches == 2
-
-
-def test_a_second_fetch_attempt_never_queues_behind_the_one_in_flight() -> None:
-    jwks, started, release = stalled_jwks(wait=0.01)
-    jwks.min_interval = 0  # every login may try to fetch: the one in flight must not make them wait
-    with pytest.raises(JwksFetchError, match="being fetched"):
-        jwks.keys_for("k1")
-    assert started.wait(30)
-    outcome: list[str] = []
-
-    def try_again() -> None:
-        try:
-            jwks.keys_for("k1")
-            outcome.append("keys")
-        except JwksFetchError as exc:
-            outcome.append(f"503 {exc.retry_after}")
-
-    second = threading.Thread(target=try_again)
-    second.start()
-    second.join(5)  # with the fetch still hanging, a queued login would not have answered
-    answered = not second.is_alive()
-    release.set()
-    second.join(30)
-    assert answered and outcome == ["503 2"]
-
-
-def test_a_redirect_to_another_host_is_refused_whichever_way_the_names_sort(jwks_server: JwksServer) -> None:
-    both = policy(allowed_hosts=frozenset({"127.0.0.1", "localhost"}))
-    jwks_server.override = (302, {"Location": f"https://127.0.0.1:{jwks_server.port}/jwks.json"}, None)
-    with pytest.raises(JwksFetchError, match="redirects to another host"):
-        fetch_jwks(f"https://localhost:{jwks_server.port}/jwks.json", both)
-
-
-def test_a_200_with_a_location_header_is_the_jwks_not_a_redirect(jwks_server: JwksServer) -> None:
-    jwks_server.override = (200, {"Location": "/elsewhere"}, {"keys": [jwk(KEY_1, "k1")]})
-    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
-
-
-def test_a_set_long_past_its_ttl_is_fetched_again() -> None:
-    cache = Clocked(ttl=3600)
-    cache.jwks.keys_for("k1")
-    cache.now += 5000
-    cache.jwks.keys_for("k1")
-    assert cache.fetches == 2
-
-
-def test_a_token_without_kid_is_tried_against_three_keys_at_most() -> None:
-    keys = {f"k{i}": rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key() for i in range(4)}
-    jwks = tenant_jwks(lambda url, fetch_policy: dict(keys))
-    assert jwks.keys_for(None) == list(keys.values())[:3]

@@ -20,9 +20,10 @@ from shared.errors import InvalidRequest
 from shared.tokens import BILLER_GUID, ORIGIN, USERTYPE, biller_claims, payer_claims
 from tests.conftest import DEMO_DOMAIN, DEMO_ORIGIN, START, Answer, Env
 from tests.raw_jws import NOT_NUMERIC_DATES, duplicated, sign_raw, with_member
+from tests.tenant_keys import KEY_1, pem
 from tests.test_admin import admin
 from tests.test_payer_session import profile
-from tests.test_tenant_login import KEY_1, assert_refused, login, pem, register
+from tests.test_tenant_login import assert_refused, login, register
 from tools.demo_site import DEMO_BILLER_GUID
 
 NOW = int(START.timestamp())

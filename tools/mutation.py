@@ -4,9 +4,10 @@
     python -m tools.mutation origins tenants # just these
     python -m tools.mutation --report origins  # print the last results again, run nothing
 
-Each module is mutated in a scratch copy of the repository (``.local/mutation/tree``), never in the
-work tree, against the unit tests that exercise it (``-x``: the first failure kills the mutant; no
-browser, schemathesis or ODBC runs).  Results are kept per module in ``.local/mutation/<module>.sqlite``,
+Each module is mutated in a scratch copy of the repository of its own (``.local/mutation/trees/<module>``),
+never in the work tree, so two modules can run side by side (one per core).  Its mutants run against the
+unit tests that exercise it (``-x``: the first failure kills the mutant; no browser, schemathesis or ODBC
+runs).  Results are kept per module in ``.local/mutation/<module>.sqlite``,
 so an interrupted run resumes where it stopped.  Prints the kill rate per module and every surviving
 mutant as a diff; exits non-zero when a module is below the target.
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".local" / "mutation"
-TREE = WORK / "tree"
+TREES = WORK / "trees"
 TARGET = 0.90
 TIMEOUT_SECONDS = 120  # a mutant that hangs the tests is killed (a test run takes 3-10 s)
 SKIPPED = (
@@ -64,9 +65,10 @@ MODULES: dict[str, list[str]] = {
     "billers/portal": ["tests/test_admin.py"],
     "tenants/login": ["tests/test_tenant_login.py"],
     "tenants/registry": ["tests/test_tenant_login.py"],
-    "tenants/jwks": ["tests/test_tenant_login.py"],
+    "tenants/jwks": ["tests/test_tenant_jwks.py", "tests/test_tenant_login.py"],
     "billers/directory": ["tests/test_billers.py", "tests/test_exchange.py", "tests/test_admin.py"],
     "tokens": [
+        "tests/test_tokens.py",
         "tests/test_token_parsing.py",
         "tests/test_exchange.py",
         "tests/test_payer_session.py",
@@ -112,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(module: str, *, fresh: bool) -> None:
-    copy_tree()
+    tree = copy_tree(module)
     session = WORK / f"{module.replace('/', '-')}.sqlite"
     config = WORK / f"{module.replace('/', '-')}.toml"
     config.write_text(cosmic_ray_config(module))
     started = time.monotonic()
     baseline = subprocess.run(  # noqa: S603 - our argv
         test_command(module),
-        cwd=TREE,
+        cwd=tree,
         capture_output=True,
         text=True,
         check=False,
@@ -129,18 +131,20 @@ def run(module: str, *, fresh: bool) -> None:
         sys.exit(f"{module}: the unmutated tests fail; fix them first:\n{baseline.stdout[-3000:]}")
     if fresh or not session.exists():
         session.unlink(missing_ok=True)
-        cosmic_ray("cosmic-ray", "init", str(config), str(session))
-        cosmic_ray("cr-filter-operators", str(session), str(config))
-        skip_signatures(session, TREE / "shared" / f"{module}.py")
-    cosmic_ray("cosmic-ray", "exec", str(config), str(session))
+        cosmic_ray(tree, "cosmic-ray", "init", str(config), str(session))
+        cosmic_ray(tree, "cr-filter-operators", str(session), str(config))
+        skip_signatures(session, tree / "shared" / f"{module}.py")
+    cosmic_ray(tree, "cosmic-ray", "exec", str(config), str(session))
     print(f"{module}: ran in {time.monotonic() - started:.0f} s")
 
 
-def copy_tree() -> None:
+def copy_tree(module: str) -> Path:
     """A scratch copy without byte code, so a mutant of the same size and mtime is never served stale."""
-    if TREE.exists():
-        shutil.rmtree(TREE)
-    shutil.copytree(ROOT, TREE, ignore=shutil.ignore_patterns(*SKIPPED))
+    tree = TREES / module.replace("/", "-")
+    if tree.exists():
+        shutil.rmtree(tree)
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(*SKIPPED))
+    return tree
 
 
 def test_command(module: str) -> list[str]:
@@ -157,9 +161,9 @@ def cosmic_ray_config(module: str) -> str:
     )
 
 
-def cosmic_ray(*command: str) -> None:
+def cosmic_ray(tree: Path, *command: str) -> None:
     executable = str(Path(sys.executable).parent / command[0])
-    subprocess.run([executable, *command[1:]], cwd=TREE, check=True, env=_environment())  # noqa: S603 - our argv
+    subprocess.run([executable, *command[1:]], cwd=tree, check=True, env=_environment())  # noqa: S603 - our argv
 
 
 def _environment() -> dict[str, str]:

@@ -38,7 +38,7 @@ from shared import iocounts, telemetry
 from shared.errors import KeyStoreUnavailable, PayerAuthError
 from shared.jose.certificates import KeyMaterial
 
-log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
+log = logging.getLogger("payerauth.keys")
 
 LEGACY_TRIES = 3  # how many keys a token without `kid` may be tried against
 

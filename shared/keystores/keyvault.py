@@ -26,7 +26,7 @@ from shared.jose.certificates import parse_secret
 from shared.jose.keys import KeyVersion
 from shared.reasons import Reason
 
-log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
+log = logging.getLogger("payerauth.keyvault")
 
 MAX_VERSIONS = 5  # newest enabled versions fetched; older ones cannot have signed a live token
 

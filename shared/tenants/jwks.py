@@ -42,7 +42,7 @@ from shared.jose import jws
 from shared.origins import LOOPBACK_HOSTS, METADATA_ADDRESSES
 from shared.reasons import Reason
 
-log = logging.getLogger("payerauth." + __name__.rsplit(".", 1)[-1])
+log = logging.getLogger("payerauth.jwks")
 
 MAX_JWKS_BYTES = 64 * 1024
 TIMEOUT_SECONDS = 3.0
