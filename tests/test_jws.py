@@ -120,11 +120,24 @@ def test_a_signature_by_another_key_does_not_verify() -> None:
         "e30.e31.AA",
         "e30.W10.AA",
         "e30.e30.AA==",
+        "e30.e30.AAAAA",
+        "e30.e30.AB",  # the byte 0x00, but not as it is written ("AA")
+        "e30.e30._0",  # the byte 0xff, but not as it is written ("_w", which sorts after it)
     ],
 )
 def test_malformed_compact_serializations_are_refused(token: str) -> None:
     with pytest.raises(jws.MalformedJWS):
         jws.precheck(token, max_bytes=MAX_TOKEN_BYTES)
+
+
+@pytest.mark.parametrize("signature", ["", "AA", "AAA", "AAAA", "_w", "AAAAAQ"])
+def test_segments_of_every_length_a_byte_string_encodes_to_are_well_formed(signature: str) -> None:
+    assert jws.precheck(f"e30.e30.{signature}", max_bytes=MAX_TOKEN_BYTES) == jws.Framed({}, {})
+
+
+def test_a_duplicate_member_is_named_in_the_refusal() -> None:
+    with pytest.raises(jws.MalformedJWS, match="duplicate member 'typ'"):
+        jws.precheck(sign_raw(RSA_KEY, '{"alg":"RS256","typ":"JWT","typ":"at+jwt"}', "{}"), max_bytes=MAX_TOKEN_BYTES)
 
 
 @pytest.mark.parametrize(
