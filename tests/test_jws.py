@@ -178,6 +178,51 @@ def test_a_token_over_the_size_cap_is_refused_before_it_is_decoded() -> None:
     assert refusal("x" * (MAX_TOKEN_BYTES + 1)) == "token_too_large"
 
 
+def reason_and_description(token: str) -> tuple[str, str]:
+    with pytest.raises(InvalidRequest) as caught:
+        check(token, RSA_KEY.public_key(), "RS256")
+    return caught.value.reason, caught.value.description
+
+
+@pytest.mark.parametrize(
+    ("alg", "shown"), [("HS" + "5" * 14, "'HS55555555555555'"), ("HS" + "5" * 15, "'?'"), (256, "'?'")]
+)
+def test_a_refused_alg_is_named_only_when_it_is_a_short_string(alg: Any, shown: str) -> None:
+    token = sign_raw(RSA_KEY, json.dumps({"alg": alg}), json.dumps(CLAIMS))
+    reason, description = reason_and_description(token)
+    assert reason == "token_alg_not_allowed"
+    assert description == f"the test JWT is signed with alg {shown}; only RS256 is accepted"
+
+
+@pytest.mark.parametrize("typ", [["JWT"], {"JWT": 1}, 1, True, "jwt"])
+def test_a_typ_header_of_another_kind_or_type_is_refused_by_name(typ: Any) -> None:
+    token = sign_raw(RSA_KEY, json.dumps({"alg": "RS256", "typ": typ}), json.dumps(CLAIMS))
+    assert reason_and_description(token)[0] == "token_typ_not_allowed"
+
+
+@pytest.mark.parametrize("kid", [1, ["k1"], {"k": 1}, True])
+def test_a_kid_that_is_not_a_string_is_malformed(kid: Any) -> None:
+    token = sign_raw(RSA_KEY, json.dumps({"alg": "RS256", "kid": kid}), json.dumps(CLAIMS))
+    assert reason_and_description(token) == ("token_malformed", "the test JWT has a kid header that is not a string")
+
+
+@pytest.mark.parametrize(("alg", "weak"), [("RS256", "rsa-1024"), ("HS256", "secret-16")])
+def test_a_key_under_the_minimum_length_never_verifies_whoever_hands_it_over(alg: str, weak: str) -> None:
+    if weak == "rsa-1024":
+        private = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        signer: Any = private
+        verifier: Any = private.public_key()
+    else:
+        signer = verifier = b"s" * 16
+    token = sign_raw(signer, json.dumps({"alg": alg}), json.dumps(CLAIMS))
+    assert refusal(token, verifier, alg) == "token_signature_invalid"
+
+
+def test_claims_no_rule_of_the_kind_names_are_not_ours_to_check() -> None:
+    claims = {**CLAIMS, "sub": 123, "jti": 4.5, "iss": "me"}
+    assert check(sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps(claims)), RSA_KEY.public_key(), "RS256") == claims
+
+
 # --- what PyJWT would let through if we let it ----------------------------------------------------
 
 
