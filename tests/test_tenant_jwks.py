@@ -430,6 +430,7 @@ class RawServer:
 @contextlib.contextmanager
 def raw_server(script: Script, *, tls: trustme.CA | None = None) -> Iterator[RawServer]:
     listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)  # closing a listener does not wake an accept() blocked on it: poll
     scheme = "https" if tls else "http"
     server = RawServer(f"{scheme}://127.0.0.1:{listener.getsockname()[1]}/jwks.json")
     stop = threading.Event()
@@ -438,7 +439,6 @@ def raw_server(script: Script, *, tls: trustme.CA | None = None) -> Iterator[Raw
         tls.issue_cert("127.0.0.1").configure_cert(context)
 
     def serve() -> None:
-        listener.settimeout(0.05)  # closing a listener does not wake an accept() blocked on it
         while True:
             try:
                 accepted, _ = listener.accept()
