@@ -1,15 +1,16 @@
 """Mutation testing of the security-critical modules with cosmic-ray, one module at a time.
 
-    python -m tools.mutation                 # every module below, in order (hours: see tests/README.md)
-    python -m tools.mutation origins tenants # just these
+    python -m tools.mutation                 # every module below, one per core at a time (see tests/README.md)
+    python -m tools.mutation origins tenants/login  # just these
+    python -m tools.mutation --jobs 1 tokens        # one module at a time
     python -m tools.mutation --report origins  # print the last results again, run nothing
 
 Each module is mutated in a scratch copy of the repository of its own (``.local/mutation/trees/<module>``),
-never in the work tree, so two modules can run side by side (one per core).  Its mutants run against the
-unit tests that exercise it (``-x``: the first failure kills the mutant; no browser, schemathesis or ODBC
-runs).  Results are kept per module in ``.local/mutation/<module>.sqlite``,
-so an interrupted run resumes where it stopped.  Prints the kill rate per module and every surviving
-mutant as a diff; exits non-zero when a module is below the target.
+never in the work tree, so modules run side by side, one per core (``--jobs``).  Its mutants run against
+the unit tests that exercise it (``-x``: the first failure kills the mutant; no browser, schemathesis or
+ODBC runs).  Results are kept per module in ``.local/mutation/<module>.sqlite`` (cosmic-ray's output in
+``<module>.log`` beside it), so an interrupted run resumes where it stopped.  Prints the kill rate per
+module and every surviving mutant as a diff; exits non-zero when a module is below the target.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".local" / "mutation"
@@ -98,27 +101,42 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report", action="store_true", help="print the stored results only")
     parser.add_argument("--fresh", action="store_true", help="forget stored results and start over")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="modules run side by side, each in its own scratch tree (default: one per core)",
+    )
     args = parser.parse_args(argv)
     unknown = set(args.modules) - set(MODULES)
     if unknown:
         parser.error(f"unknown module(s): {', '.join(sorted(unknown))}; choose from {', '.join(MODULES)}")
-    below = []
-    for module in args.modules or list(MODULES):
-        if not args.report:
-            run(module, fresh=args.fresh)
-        if report(module) < TARGET:
-            below.append(module)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    modules = args.modules or list(MODULES)
+    failed = {} if args.report else run_all(modules, fresh=args.fresh, jobs=args.jobs)
+    below = [module for module in modules if report(module) < TARGET or module in failed]
+    for module, why in failed.items():
+        print(f"\n{module}: did not run: {why}")
     if below:
         print(f"\nbelow the {TARGET:.0%} target: {', '.join(below)}")
     return 1 if below else 0
 
 
+def run_all(modules: list[str], *, fresh: bool, jobs: int) -> dict[str, str]:
+    """Run each module's mutants, ``jobs`` modules at a time; return why any module could not run."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = {module: pool.submit(run, module, fresh=fresh) for module in modules}
+    return {module: str(future.exception()) for module, future in runs.items() if future.exception()}
+
+
 def run(module: str, *, fresh: bool) -> None:
     tree = copy_tree(module)
-    session = WORK / f"{module.replace('/', '-')}.sqlite"
-    config = WORK / f"{module.replace('/', '-')}.toml"
+    name = module.replace("/", "-")
+    session, config, log = WORK / f"{name}.sqlite", WORK / f"{name}.toml", WORK / f"{name}.log"
     config.write_text(cosmic_ray_config(module))
     started = time.monotonic()
+    print(f"{module}: started (cosmic-ray's output: {log.relative_to(ROOT)})", flush=True)
     baseline = subprocess.run(  # noqa: S603 - our argv
         test_command(module),
         cwd=tree,
@@ -128,14 +146,15 @@ def run(module: str, *, fresh: bool) -> None:
         env=_environment(),
     )
     if baseline.returncode != 0:
-        sys.exit(f"{module}: the unmutated tests fail; fix them first:\n{baseline.stdout[-3000:]}")
-    if fresh or not session.exists():
-        session.unlink(missing_ok=True)
-        cosmic_ray(tree, "cosmic-ray", "init", str(config), str(session))
-        cosmic_ray(tree, "cr-filter-operators", str(session), str(config))
-        skip_signatures(session, tree / "shared" / f"{module}.py")
-    cosmic_ray(tree, "cosmic-ray", "exec", str(config), str(session))
-    print(f"{module}: ran in {time.monotonic() - started:.0f} s")
+        raise RuntimeError(f"the unmutated tests fail; fix them first:\n{baseline.stdout[-3000:]}")
+    with log.open("w") as output:
+        if fresh or not session.exists():
+            session.unlink(missing_ok=True)
+            cosmic_ray(tree, output, "cosmic-ray", "init", str(config), str(session))
+            cosmic_ray(tree, output, "cr-filter-operators", str(session), str(config))
+            skip_signatures(session, tree / "shared" / f"{module}.py")
+        cosmic_ray(tree, output, "cosmic-ray", "exec", str(config), str(session))
+    print(f"{module}: ran in {time.monotonic() - started:.0f} s", flush=True)
 
 
 def copy_tree(module: str) -> Path:
@@ -161,9 +180,11 @@ def cosmic_ray_config(module: str) -> str:
     )
 
 
-def cosmic_ray(tree: Path, *command: str) -> None:
+def cosmic_ray(tree: Path, output: IO[str], *command: str) -> None:
     executable = str(Path(sys.executable).parent / command[0])
-    subprocess.run([executable, *command[1:]], cwd=tree, check=True, env=_environment())  # noqa: S603 - our argv
+    subprocess.run(  # noqa: S603 - our argv
+        [executable, *command[1:]], cwd=tree, check=True, env=_environment(), stdout=output, stderr=subprocess.STDOUT
+    )
 
 
 def _environment() -> dict[str, str]:
