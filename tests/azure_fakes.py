@@ -59,7 +59,8 @@ class HttpsFake:
         self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
         self.url = f"https://127.0.0.1:{self.port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # a short poll: shutdown() waits for the loop to notice, up to a poll interval, in every test's teardown
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
 
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
         raise NotImplementedError
@@ -67,7 +68,6 @@ class HttpsFake:
     def down(self) -> None:
         self.is_down = True
         self.server.shutdown()
-        self.server.server_close()
         self.server.server_close()
 
 
