@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -216,6 +217,43 @@ def test_a_key_under_the_minimum_length_never_verifies_whoever_hands_it_over(alg
         signer = verifier = b"s" * 16
     token = sign_raw(signer, json.dumps({"alg": alg}), json.dumps(CLAIMS))
     assert refusal(token, verifier, alg) == "token_signature_invalid"
+
+
+def test_a_token_of_exactly_the_size_cap_is_not_too_large() -> None:
+    assert refusal("x" * MAX_TOKEN_BYTES) == "token_malformed"
+
+
+PAYER_LIKE = dataclasses.replace(rules("RS256"), usertype=("ut", "payer"))
+
+
+@pytest.mark.parametrize(
+    ("claims", "reason"),
+    [
+        ({"iss": "a"}, "token_iss_mismatch"),  # sorts before ours
+        ({"iss": "zz"}, "token_iss_mismatch"),  # and after
+        ({"iss": 1}, "token_iss_mismatch"),
+        ({"aud": "a"}, "token_aud_mismatch"),
+        ({"aud": "zz"}, "token_aud_mismatch"),
+        ({"aud": 1}, "token_aud_mismatch"),
+        ({"aud": ["a", "zz"]}, "token_aud_mismatch"),
+        ({"aud": ["you", 1]}, "token_aud_mismatch"),
+        ({"ut": "a"}, "token_usertype_mismatch"),
+        ({"ut": "zz"}, "token_usertype_mismatch"),
+        ({"ut": 1}, "token_usertype_mismatch"),
+        ({"ut": None}, "token_usertype_mismatch"),
+    ],
+)
+def test_iss_aud_and_usertype_must_be_ours_whichever_way_a_wrong_one_sorts(claims: dict[str, Any], reason: str) -> None:
+    token = sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps({**CLAIMS, "ut": "payer", **claims}))
+    with pytest.raises(InvalidRequest) as caught:
+        verify(token, lambda kid, alg: [RSA_KEY.public_key()], PAYER_LIKE, now=START, leeway=60)
+    assert caught.value.reason == reason
+
+
+def test_a_token_with_our_iss_aud_and_usertype_passes() -> None:
+    for aud in ("you", ["other", "you"]):
+        token = sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps({**CLAIMS, "aud": aud, "ut": "payer"}))
+        assert verify(token, lambda kid, alg: [RSA_KEY.public_key()], PAYER_LIKE, now=START, leeway=60)["ut"] == "payer"
 
 
 def test_claims_no_rule_of_the_kind_names_are_not_ours_to_check() -> None:

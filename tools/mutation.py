@@ -78,7 +78,7 @@ MODULES: dict[str, list[str]] = {
         "tests/test_admin.py",
         "tests/test_tenant_login.py",
     ],
-    "jose/verify": ["tests/test_token_parsing.py", "tests/test_jws.py", "tests/test_exchange.py"],
+    "jose/verify": ["tests/test_jws.py", "tests/test_token_parsing.py", "tests/test_exchange.py"],
     "jose/jws": ["tests/test_jws.py", "tests/test_token_parsing.py", "tests/test_exchange.py"],
 }
 

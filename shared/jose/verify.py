@@ -30,10 +30,11 @@ from shared.storage.cache import TtlCache
 MAX_TOKEN_BYTES = 8 * 1024
 JOSE_LIBRARY = f"PyJWT {jwt.__version__}"
 
-# PyJWT checks the signature and nothing else: every claim rule is ours (``_Checker.claims``).
+# PyJWT checks the signature and nothing else: every claim rule is ours (``_Checker.claims``).  It always
+# checks the signature: ``decode_complete`` reads ``verify_signature`` from a call's own options only (True
+# when none are given, and we never give any), so it is not among these.
 _PYJWT = jwt.PyJWT(
     options={
-        "verify_signature": True,
         "verify_exp": False,
         "verify_nbf": False,
         "verify_iat": False,
