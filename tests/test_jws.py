@@ -136,6 +136,39 @@ def test_segments_of_every_length_a_byte_string_encodes_to_are_well_formed(signa
     assert jws.precheck(f"e30.e30.{signature}", max_bytes=MAX_TOKEN_BYTES) == jws.Framed({}, {})
 
 
+def test_a_long_duplicate_member_is_named_by_its_first_32_characters() -> None:
+    name = "d" * 32 + "ef"
+    with pytest.raises(jws.MalformedJWS, match=f"duplicate member '{'d' * 32}'\\)$"):
+        jws.precheck(sign_raw(RSA_KEY, '{"alg":"RS256"}', f'{{"{name}":1,"{name}":2}}'), max_bytes=MAX_TOKEN_BYTES)
+
+
+def test_a_payload_with_many_members_is_one_object() -> None:
+    claims = {f"c{i}": i for i in range(1000)}
+    framed = jws.precheck(sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps(claims)), max_bytes=MAX_TOKEN_BYTES * 4)
+    assert framed.claims == claims
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [("{", "Expecting property name enclosed in double quotes"), ("{}x", "Extra data"), ('{"a":}', "Expecting value")],
+)
+def test_json_that_does_not_parse_is_refused_with_the_parsers_reason_and_no_position(payload: str, why: str) -> None:
+    with pytest.raises(jws.MalformedJWS) as caught:
+        jws.precheck(sign_raw(RSA_KEY, '{"alg":"RS256"}', payload), max_bytes=MAX_TOKEN_BYTES)
+    assert str(caught.value) == f"payload is not strict JSON ({why})"
+
+
+@pytest.mark.parametrize(("extra", "refused"), [(0, False), (1, True)])
+def test_the_pre_check_caps_the_size_at_max_bytes(extra: int, refused: bool) -> None:
+    token = sign_raw(RSA_KEY, '{"alg":"RS256"}', "{}")
+    if refused:
+        with pytest.raises(jws.MalformedJWS) as caught:
+            jws.precheck(token, max_bytes=len(token) - extra)
+        assert caught.value.what == "too_large" and str(caught.value) == f"is longer than {len(token) - 1} bytes"
+    else:
+        assert jws.precheck(token, max_bytes=len(token)).header == {"alg": "RS256"}
+
+
 def test_a_duplicate_member_is_named_in_the_refusal() -> None:
     with pytest.raises(jws.MalformedJWS, match="duplicate member 'typ'"):
         jws.precheck(sign_raw(RSA_KEY, '{"alg":"RS256","typ":"JWT","typ":"at+jwt"}', "{}"), max_bytes=MAX_TOKEN_BYTES)

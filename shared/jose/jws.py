@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -86,11 +85,12 @@ def _json_object(segment: str, name: str) -> dict[str, Any]:
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    members = dict(pairs)
-    if len(members) != len(pairs):
-        duplicate = next(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
-        raise ValueError(f"duplicate member {duplicate[:32]!r}")
-    return members
+    seen: set[str] = set()
+    for name, _ in pairs:
+        if name in seen:
+            raise ValueError(f"duplicate member {name[:32]!r}")
+        seen.add(name)
+    return dict(pairs)
 
 
 def _no_constant(literal: str) -> NoReturn:
@@ -99,7 +99,7 @@ def _no_constant(literal: str) -> NoReturn:
 
 def _short(exc: Exception) -> str:
     text = str(exc)
-    return text.split(":", 1)[0] if not isinstance(exc, UnicodeDecodeError) else "not UTF-8"
+    return text.partition(":")[0] if not isinstance(exc, UnicodeDecodeError) else "not UTF-8"
 
 
 _STRICT = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_no_constant)
