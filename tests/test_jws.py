@@ -252,6 +252,11 @@ def test_a_key_under_the_minimum_length_never_verifies_whoever_hands_it_over(alg
     assert refusal(token, verifier, alg) == "token_signature_invalid"
 
 
+def test_the_rules_every_request_of_a_kind_shares_cannot_be_changed() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PAYER_LIKE.algorithms = frozenset({"none"})  # type: ignore[misc]
+
+
 def test_a_token_of_exactly_the_size_cap_is_not_too_large() -> None:
     assert refusal("x" * MAX_TOKEN_BYTES) == "token_malformed"
 

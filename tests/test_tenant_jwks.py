@@ -5,6 +5,7 @@ misbehaving one does (drips, lies about its length, stalls, answers garbage)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import socket
 import ssl
@@ -558,3 +559,9 @@ def test_the_readme_states_the_limits_every_tenant_url_gets() -> None:
     assert f"redirects only within the same host and at most {MAX_REDIRECTS}," in readme
     assert f"waits for it at most {FETCH_WAIT:g} s" in readme
     assert tenant_jwks(lambda url, fetch_policy: {}).wait == FETCH_WAIT
+
+
+def test_the_fetch_policy_every_tenant_shares_cannot_be_changed() -> None:
+    shared = policy()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        shared.allow_http_loopback = True  # type: ignore[misc]
