@@ -43,10 +43,6 @@ class Origin:
         default = DEFAULT_PORTS[self.scheme] == self.port
         return f"{self.scheme}://{self.host}" + ("" if default else f":{self.port}")
 
-    @property
-    def loopback(self) -> bool:
-        return self.host in LOOPBACK_HOSTS
-
 
 @dataclass(frozen=True)
 class DomainRule:
