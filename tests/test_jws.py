@@ -252,6 +252,36 @@ def test_a_key_under_the_minimum_length_never_verifies_whoever_hands_it_over(alg
     assert refusal(token, verifier, alg) == "token_signature_invalid"
 
 
+@pytest.mark.parametrize(
+    ("token", "reason", "description"),
+    [
+        ("x" * (MAX_TOKEN_BYTES + 1), "token_too_large", f"the test JWT is longer than {MAX_TOKEN_BYTES} bytes"),
+        (
+            sign_raw(RSA_KEY, '{"alg":"RS256","crit":["exp"]}', "{}"),
+            "token_crit_unsupported",
+            "the test JWT names a critical or b64 header parameter we do not support",
+        ),
+        (
+            "e30.e30",
+            "token_malformed",
+            "the test JWT is not a well-formed JWS: is not a JWS compact serialization (three segments)",
+        ),
+    ],
+    ids=["too large", "crit", "malformed"],
+)
+def test_each_pre_check_refusal_reads_as_one_sentence(token: str, reason: str, description: str) -> None:
+    assert reason_and_description(token) == (reason, description)
+
+
+@pytest.mark.parametrize("sub", [123, ["u1"], {"id": "u1"}, True, "", None])
+def test_a_required_claim_must_be_a_non_empty_string(sub: Any) -> None:
+    strict = dataclasses.replace(rules("RS256"), required=("sub",))
+    token = sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps({**CLAIMS, "sub": sub}))
+    with pytest.raises(InvalidRequest) as caught:
+        verify(token, lambda kid, alg: [RSA_KEY.public_key()], strict, now=START, leeway=60)
+    assert caught.value.reason == "token_claim_missing"
+
+
 def test_the_rules_every_request_of_a_kind_shares_cannot_be_changed() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         PAYER_LIKE.algorithms = frozenset({"none"})  # type: ignore[misc]

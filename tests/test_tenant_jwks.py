@@ -270,7 +270,8 @@ def test_only_rsa_signing_keys_for_rs256_are_taken(jwks_server: JwksServer) -> N
         {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"},  # sorts before RSA
         {**jwk(KEY_2, "not-rsa"), "kty": "EC"},  # RSA numbers under another kty are still not an RSA key
         {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},  # sorts after RSA
-        {**jwk(KEY_2, "enc"), "use": "enc"},
+        {**jwk(KEY_2, "enc"), "use": "enc"},  # sorts before sig
+        {**jwk(KEY_2, "tls"), "use": "tls"},  # sorts after sig
         {**jwk(KEY_2, "ps"), "alg": "PS256"},  # sorts before RS256
         {**jwk(KEY_2, "rs512"), "alg": "RS512"},  # sorts after RS256
         jwk(KEY_1, "k1"),
@@ -565,3 +566,26 @@ def test_the_fetch_policy_every_tenant_shares_cannot_be_changed() -> None:
     shared = policy()
     with pytest.raises(dataclasses.FrozenInstanceError):
         shared.allow_http_loopback = True  # type: ignore[misc]
+
+
+def test_a_login_is_told_why_the_last_fetch_failed() -> None:
+    def failing(url: str, fetch_policy: FetchPolicy) -> dict[str | None, Any]:
+        raise JwksFetchError("the JWKS URL answered HTTP 500")
+
+    with pytest.raises(JwksFetchError) as caught:
+        tenant_jwks(failing).keys_for("k1")
+    assert caught.value.description == "the JWKS URL answered HTTP 500"
+    assert caught.value.reason == "tenant_jwks_unavailable"
+
+
+def test_a_fetch_that_breaks_unexpectedly_is_a_503_with_a_reason_and_a_logged_traceback(
+    captured_logs: pytest.LogCaptureFixture,
+) -> None:
+    def broken(url: str, fetch_policy: FetchPolicy) -> dict[str | None, Any]:
+        raise RuntimeError("a bug")
+
+    with pytest.raises(JwksFetchError) as caught:
+        tenant_jwks(broken).keys_for("k1")
+    assert caught.value.reason == "tenant_jwks_unavailable" and caught.value.description.endswith("cannot be read")
+    (record,) = [r for r in captured_logs.records if r.name == "payerauth.jwks"]
+    assert record.exc_info and "RuntimeError: a bug" in captured_logs.text

@@ -37,7 +37,7 @@ from urllib.parse import urljoin, urlsplit
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from shared.errors import PayerAuthError, TemporarilyUnavailable
+from shared.errors import TemporarilyUnavailable
 from shared.jose import jws
 from shared.origins import LOOPBACK_HOSTS, METADATA_ADDRESSES
 from shared.reasons import Reason
@@ -283,11 +283,12 @@ class TenantJwks:
             self._keys = self.fetch(self.url, self.policy)
             self._fetched_at = now
             self._last_error = None
-        except PayerAuthError as exc:
+        except JwksFetchError as exc:
             log.warning("tenant JWKS fetch failed (%s): %s", exc.reason, exc.description)
-            self._last_error = (
-                exc if isinstance(exc, JwksFetchError) else JwksFetchError(exc.description, reason=exc.reason)
-            )
+            self._last_error = exc
+        except Exception:  # a bug: logins get a 503 with a reason, not a thread that died without one
+            log.exception("tenant JWKS fetch failed unexpectedly")
+            self._last_error = JwksFetchError("the tenant's JWKS cannot be read")
         finally:
             self._lock.release()
             done.set()
