@@ -334,7 +334,13 @@ def test_a_stale_set_is_served_while_its_refetch_is_in_flight() -> None:
 
 
 def test_only_https_or_loopback_http_in_development_is_fetched() -> None:
-    for url in ("ftp://127.0.0.1/jwks.json", "file://localhost/jwks.json", "gopher://localhost/jwks.json"):
+    for url in (
+        "ftp://127.0.0.1/jwks.json",  # schemes that sort before https
+        "file://localhost/jwks.json",
+        "gopher://localhost/jwks.json",
+        "wss://127.0.0.1:9/jwks.json",  # and after
+        "sftp://localhost:9/jwks.json",
+    ):
         with pytest.raises(JwksFetchError, match="https"):
             fetch_jwks(url, policy(allow_http_loopback=True))
 
