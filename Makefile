@@ -83,7 +83,7 @@ capacity: $(STAMP)
 soak: $(STAMP)
 	$(PY) -m bench.soak $(ARGS)
 
-## mutation: mutation testing of the security-critical modules, one at a time (slow: tests/README.md);
-## MODULES="origins tenants" runs just those
+## mutation: mutation testing of the security-critical modules, one per core at a time (about 40 min on
+## 2 cores: tests/README.md); MODULES="origins tenants/jwks" runs just those, ARGS=--fresh starts over
 mutation: $(STAMP)
-	$(PY) -m tools.mutation $(MODULES)
+	$(PY) -m tools.mutation $(ARGS) $(MODULES)

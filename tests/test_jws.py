@@ -99,6 +99,13 @@ def test_we_verify_what_joserfc_signs_and_nothing_else(algorithm: str, private: 
     assert refusal(f"{head}.{body}.{b64(flipped)}", public, algorithm) == "token_signature_invalid"
 
 
+def test_every_candidate_key_is_tried_until_one_verifies() -> None:
+    others = [rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key() for _ in range(2)]
+    token = sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps(CLAIMS))
+    candidates = [*others, RSA_KEY.public_key()]
+    assert verify(token, lambda kid, alg: candidates, rules("RS256"), now=START, leeway=60) == CLAIMS
+
+
 def test_a_signature_by_another_key_does_not_verify() -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = joserfc_jwt.encode({"alg": "RS256"}, CLAIMS, RSAKey.import_key(other))
