@@ -585,3 +585,11 @@ def test_a_fetch_that_breaks_unexpectedly_is_a_503_with_a_reason_and_a_logged_tr
     assert caught.value.reason == "tenant_jwks_unavailable" and caught.value.description.endswith("cannot be read")
     (record,) = [r for r in captured_logs.records if r.name == "payerauth.jwks"]
     assert record.exc_info and "RuntimeError: a bug" in captured_logs.text
+
+
+def test_a_name_that_does_not_resolve_is_refused_by_name() -> None:
+    def unresolvable(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    with pytest.raises(JwksFetchError, match=r"'partner\.example' does not resolve"):
+        fetch_jwks("https://partner.example/jwks.json", policy(resolver=unresolvable))

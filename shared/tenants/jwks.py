@@ -91,14 +91,15 @@ def _get(url: str, policy: FetchPolicy, deadline: float) -> tuple[int, str | Non
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     loopback = host in LOOPBACK_HOSTS
-    if parts.scheme != "https" and not (parts.scheme == "http" and loopback and policy.allow_http_loopback):
+    tls = parts.scheme == "https"
+    if not tls and not (parts.scheme == "http" and loopback and policy.allow_http_loopback):
         raise JwksFetchError("the JWKS URL must use https")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port or (443 if tls else 80)
     address = _checked_address(host, port, policy, loopback)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise JwksFetchError(f"the JWKS URL took longer than {policy.timeout:g} s")
-    connection = _PinnedConnection(parts.scheme, host, port, address, remaining)
+    connection = _PinnedConnection(host, port, address, remaining, tls=tls)
     # One deadline for everything below: a socket timeout bounds each operation only, so a watchdog
     # shuts the socket when the time is up, whatever it is waiting for.
     watchdog = threading.Timer(remaining, connection.abort)
@@ -160,9 +161,9 @@ def _checked_address(host: str, port: int, policy: FetchPolicy, loopback: bool) 
 class _PinnedConnection(http.client.HTTPSConnection):
     """Connects to an address checked beforehand, while TLS still verifies the host name."""
 
-    def __init__(self, scheme: str, host: str, port: int, address: str, timeout: float) -> None:
+    def __init__(self, host: str, port: int, address: str, timeout: float, *, tls: bool) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.scheme = scheme
+        self.tls = tls
         self.address = address
         self.aborted = False
         self._raw: socket.socket | None = None
@@ -172,7 +173,7 @@ class _PinnedConnection(http.client.HTTPSConnection):
         self.sock = self._raw
         if self.aborted:
             raise OSError("deadline")
-        if self.scheme == "https":
+        if self.tls:
             self.sock = self._context.wrap_socket(self._raw, server_hostname=self.host)  # type: ignore[attr-defined]
 
     def abort(self) -> None:
