@@ -250,7 +250,7 @@ class TenantJwks:
         now = self.monotonic()
         stale = self._keys is None or now - self._fetched_at >= self.ttl
         unknown_kid = kid is not None and kid not in (self._keys or {})
-        if (stale or unknown_kid) and now - self._attempted_at >= self.min_interval:
+        if stale or unknown_kid:
             self._refresh(now)  # perhaps the tenant rotated; either way at most once per interval
         keys = self._keys
         if keys is None and self._lock.locked():
@@ -271,7 +271,7 @@ class TenantJwks:
         if not self._lock.acquire(blocking=False):
             return  # a fetch is in flight: serve the cached set meanwhile, or say so at once (never queue)
         if now - self._attempted_at < self.min_interval:
-            self._lock.release()  # another login fetched while this one waited for the clock
+            self._lock.release()  # checked under the lock, so two logins never both fetch in one interval
             return
         self._attempted_at = now
         self.fetches += 1
