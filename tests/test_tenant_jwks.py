@@ -269,6 +269,7 @@ def test_only_rsa_signing_keys_for_rs256_are_taken(jwks_server: JwksServer) -> N
     jwks_server.keys = [
         {"kty": "EC", "crv": "P-256", "kid": "ec", "x": "AA", "y": "AA"},  # sorts before RSA
         {**jwk(KEY_2, "not-rsa"), "kty": "EC"},  # RSA numbers under another kty are still not an RSA key
+        {**jwk(KEY_2, "rsa-pss"), "kty": "RSA-PSS"},  # whichever way it sorts
         {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},  # sorts after RSA
         {**jwk(KEY_2, "enc"), "use": "enc"},  # sorts before sig
         {**jwk(KEY_2, "tls"), "use": "tls"},  # sorts after sig
@@ -593,3 +594,12 @@ def test_a_name_that_does_not_resolve_is_refused_by_name() -> None:
 
     with pytest.raises(JwksFetchError, match=r"'partner\.example' does not resolve"):
         fetch_jwks("https://partner.example/jwks.json", policy(resolver=unresolvable))
+
+
+def test_an_informational_status_is_not_a_jwks() -> None:
+    def early_hints(send: Callable[[bytes], None], stop: threading.Event) -> bool:
+        send(b"HTTP/1.1 103 Early Hints\r\nLink: </jwks.json>\r\n\r\n" + response(JWKS_BODY, length=len(JWKS_BODY)))
+        return True
+
+    with raw_server(early_hints) as server, pytest.raises(JwksFetchError, match="answered HTTP 103"):
+        fetch_jwks(server.url, policy(allow_http_loopback=True))
