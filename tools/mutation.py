@@ -1,4 +1,4 @@
-"""Mutation testing of the security-critical modules with cosmic-ray, one module at a time.
+"""Mutation testing of the security-critical modules with cosmic-ray, module by module.
 
     python -m tools.mutation                 # every module below, one per core at a time (see tests/README.md)
     python -m tools.mutation origins tenants/login  # just these
