@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidRequest
-from shared.origins import parse_domain, parse_origin, parse_registrable_domain, request_origin
+from shared.origins import ascii_origins, parse_domain, parse_origin, parse_registrable_domain, request_origin
 
 
 def admits(domain: str, origin: str, *, dev: bool = True) -> bool:
@@ -286,3 +286,19 @@ def test_a_new_biller_jwt_may_not_wildcard_a_public_suffix(domain: str, refused:
         assert reason_of(parse_registrable_domain, domain) == "domain_public_suffix"
     else:
         assert parse_registrable_domain(domain) == parse_domain(domain)
+
+
+def test_registered_origins_become_header_safe_ascii_and_an_invalid_one_drops_only_itself() -> None:
+    registered = [
+        "https://bücher.example",
+        "not an origin",
+        "https://partner.example:8443",
+        "http://127.0.0.1:8080",  # development: a loopback page may frame the login
+        "https://Partner.Example/",
+    ]
+    assert ascii_origins(registered) == (
+        "https://xn--bcher-kva.example",
+        "https://partner.example:8443",
+        "http://127.0.0.1:8080",
+        "https://partner.example",
+    )
