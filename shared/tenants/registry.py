@@ -10,6 +10,7 @@ I/O while warm.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -79,7 +80,6 @@ class TenantRegistry:
         self.now = now
         self._rows: TtlCache[Tenant | None] = TtlCache(ttl, 10_000, monotonic)
         self._jwks: dict[tuple[str, str], TenantJwks] = {}
-        self._pem: dict[str, rsa.RSAPublicKey] = {}
 
     def get(self, tenant_id: str) -> Tenant | None:
         return self._rows.get_or_load(tenant_id, lambda: self._load(tenant_id))
@@ -93,23 +93,13 @@ class TenantRegistry:
     def keys(self, tenant: Tenant) -> Callable[[str | None, str], Sequence[VerificationKey]]:
         """The tenant's keys for a (kid, alg); empty for any algorithm but its own."""
         if tenant.public_key_pem:
-            key = self._pem_key(tenant.tenant_id, tenant.public_key_pem)
+            key = _pem_key(tenant.tenant_id, tenant.public_key_pem)
             return lambda kid, alg: [key] if alg == "RS256" else []
         if tenant.jwks_url:
             jwks = self._jwks_for(tenant.tenant_id, tenant.jwks_url)
             return lambda kid, alg: jwks.keys_for(kid) if alg == "RS256" else []
         secret = hs256_secret(self.secrets.get(tenant.secret_name or ""), name=tenant.secret_name or "")
         return lambda kid, alg: [secret] if alg == "HS256" else []
-
-    def _pem_key(self, tenant_id: str, pem: str) -> rsa.RSAPublicKey:
-        """Parsed once per key material: a re-registered key takes effect as soon as the row cache does."""
-        key = self._pem.get(pem)
-        if key is None:
-            key = _rsa_public_key(pem, tenant_id)
-            if len(self._pem) >= MAX_CACHED_PEM_KEYS:
-                self._pem.clear()
-            self._pem[pem] = key
-        return key
 
     def _jwks_for(self, tenant_id: str, url: str) -> TenantJwks:
         key = (tenant_id, url)
@@ -184,6 +174,12 @@ def _check_url(url: str, what: str, development: bool) -> None:
     loopback_http = parts.scheme == "http" and development and (parts.hostname or "") in LOOPBACK_HOSTS
     if not parts.hostname or (parts.scheme != "https" and not loopback_http):
         raise InvalidRequest(f"the {what} must be an absolute https URL (http only for loopback in development)")
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_PEM_KEYS)
+def _pem_key(tenant_id: str, pem: str) -> rsa.RSAPublicKey:
+    """Parsed once per key material: a re-registered key takes effect as soon as the row cache does."""
+    return _rsa_public_key(pem, tenant_id)
 
 
 def _rsa_public_key(pem: str, tenant_id: str) -> rsa.RSAPublicKey:
