@@ -325,6 +325,13 @@ def test_iss_aud_and_usertype_must_be_ours_whichever_way_a_wrong_one_sorts(claim
     assert caught.value.reason == reason
 
 
+def test_a_wrong_usertype_is_refused_naming_the_one_required() -> None:
+    token = sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps({**CLAIMS, "ut": "tenant-user"}))
+    with pytest.raises(InvalidRequest) as caught:
+        verify(token, lambda kid, alg: [RSA_KEY.public_key()], PAYER_LIKE, now=START, leeway=60)
+    assert caught.value.description == "the test JWT does not carry usertype 'payer'"
+
+
 def test_a_token_with_our_iss_aud_and_usertype_passes() -> None:
     for aud in ("you", ["other", "you"]):
         token = sign_raw(RSA_KEY, '{"alg":"RS256"}', json.dumps({**CLAIMS, "aud": aud, "ut": "payer"}))
