@@ -10,7 +10,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
@@ -24,9 +24,11 @@ from shared.keystores.local import LocalKeySource
 from shared.settings import Settings
 from shared.storage.schema import create_schema
 from shared.web import edge
-from tests.tenant_keys import JwksServer
 from tools.demo_site import DEMO_BILLER_GUID
 from tools.functions_host import encode_response
+
+if TYPE_CHECKING:
+    from tests.tenant_keys import JwksServer
 
 START = dt.datetime(2026, 11, 23, 12, 0, 0, tzinfo=dt.UTC)
 DEMO_DOMAIN = "127.0.0.1:8080"
@@ -193,6 +195,8 @@ def tenant_ca(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> trustme.CA:
 
 @pytest.fixture
 def jwks_server(tenant_ca: trustme.CA) -> Iterator[JwksServer]:
+    from tests.tenant_keys import JwksServer  # its keys are generated on import: only for the tests that use them
+
     server = JwksServer(tenant_ca)
     yield server
     if not server.is_down:

@@ -11,7 +11,7 @@ import threading
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-from tools.functions_host import FunctionsHost, Platform, RawRequest, RawResponse
+from tools.functions_host import Platform, RawRequest, RawResponse, discover_routes
 from tools.kestrel import HOP_BY_HOP, listen
 from tools.local_edge import LocalEdge, function_key
 from tools.local_settings import ROOT, host_route_prefix, the_app
@@ -66,7 +66,7 @@ def serve_instances(
     app = the_app()
     key = function_key(local_dir or app.SETTINGS.local_dir) if platform == "flex" else ""
     children, ports = start_instances(count, platform, key)
-    routes = FunctionsHost(app.app, host_route_prefix(), platform=platform, function_key=key).routes
+    routes = discover_routes(app.app, host_route_prefix())
     front = LocalEdge(
         RoundRobin(ports).handle,
         routes,

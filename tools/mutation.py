@@ -127,13 +127,13 @@ def run_all(modules: list[str], *, fresh: bool, jobs: int) -> dict[str, str]:
     """Run each module's mutants, ``jobs`` modules at a time; return why any module could not run."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         runs = {module: pool.submit(run, module, fresh=fresh) for module in modules}
-    return {module: str(future.exception()) for module, future in runs.items() if future.exception()}
+    failures = {module: future.exception() for module, future in runs.items()}
+    return {module: str(failure) for module, failure in failures.items() if failure}
 
 
 def run(module: str, *, fresh: bool) -> None:
     tree = copy_tree(module)
-    name = module.replace("/", "-")
-    session, config, log = WORK / f"{name}.sqlite", WORK / f"{name}.toml", WORK / f"{name}.log"
+    session, config, log = (_kept(module, suffix) for suffix in (".sqlite", ".toml", ".log"))
     config.write_text(cosmic_ray_config(module))
     started = time.monotonic()
     print(f"{module}: started (cosmic-ray's output: {log.relative_to(ROOT)})", flush=True)
@@ -157,9 +157,14 @@ def run(module: str, *, fresh: bool) -> None:
     print(f"{module}: ran in {time.monotonic() - started:.0f} s", flush=True)
 
 
+def _kept(module: str, suffix: str) -> Path:
+    """Where a module's results (``.sqlite``), configuration and log are kept: ``tenants/jwks`` -> tenants-jwks."""
+    return WORK / (module.replace("/", "-") + suffix)
+
+
 def copy_tree(module: str) -> Path:
     """A scratch copy without byte code, so a mutant of the same size and mtime is never served stale."""
-    tree = TREES / module.replace("/", "-")
+    tree = TREES / _kept(module, "").name
     if tree.exists():
         shutil.rmtree(tree)
     shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(*SKIPPED))
@@ -237,7 +242,7 @@ def report(module: str) -> float:
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome
 
-    session = WORK / f"{module.replace('/', '-')}.sqlite"
+    session = _kept(module, ".sqlite")
     if not session.exists():
         print(f"{module}: no results (run `python -m tools.mutation {module}`)")
         return 0.0

@@ -131,12 +131,12 @@ class Exchange:
 
     def issue(self, subject: Subject, delivery: Delivery) -> Issued:
         """The directory's checks (biller active, this token registered and active), then the payer JWT."""
-        guid = self._check_directory(subject.token, subject.claims)
+        guid = self._check_directory(subject)
         return self._issue(guid, subject.origin, delivery, self.now())
 
-    def _check_directory(self, token: str, claims: dict[str, Any]) -> str:
-        guid = canonical_guid(claims["sub"])
-        jti = canonical_guid(claims["jti"])
+    def _check_directory(self, subject: Subject) -> str:
+        guid = subject.biller_guid
+        jti = canonical_guid(subject.claims["jti"])
         if guid is None:
             raise InvalidRequest("the biller JWT's sub is not a biller GUID", reason=Reason.BILLER_GUID_INVALID)
         if jti is None:
@@ -149,7 +149,7 @@ class Exchange:
         record = self.directory.token(biller, jti)
         if record is None:
             raise InvalidRequest("the biller JWT is not registered for this biller", reason=Reason.JTI_UNKNOWN)
-        if not record.holds(token):
+        if not record.holds(subject.token):
             raise InvalidRequest(
                 "the biller JWT does not match the token registered under its jti", reason=Reason.JTI_MISMATCH
             )

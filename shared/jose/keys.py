@@ -116,6 +116,11 @@ class KeySet:
         """Names the trusted set: a cached verification is only good while this is unchanged."""
         return ",".join(sorted(self.trusted))
 
+    @cached_property
+    def algorithms(self) -> frozenset[str]:
+        """The algorithms of the trusted keys: what a token verified against this set may be signed with."""
+        return frozenset(version.algorithm for version in self.trusted.values())
+
     def candidates(self, kid: str | None) -> Sequence[KeyVersion]:
         if kid is None:
             return self.newest_first[:LEGACY_TRIES]

@@ -17,7 +17,7 @@ from shared.errors import Forbidden, PayerAuthError, Unauthorized
 from shared.http import Request
 from shared.jose import jws
 from shared.jose.keys import KeyRing
-from shared.jose.verify import MAX_TOKEN_BYTES, TokenRules, verify
+from shared.jose.verify import MAX_TOKEN_BYTES, verify
 from shared.reasons import Reason
 from shared.tokens import BILLER_GUID, ORIGIN, PAYER
 
@@ -53,21 +53,14 @@ class PayerGuard:
         self.cookie_name = cookie_name
         self.payer_keys = payer_keys
         self.now = now
-        self._rules: dict[frozenset[str], TokenRules] = {}
 
-    def rules(self, algorithms: frozenset[str]) -> TokenRules:
-        """The payer JWT's rules for the key set's algorithms, built once per set (a rotation adds one)."""
-        rules = self._rules.get(algorithms)
-        if rules is None:
-            rules = PAYER.rules(self.issuer, self.audience, algorithms)
-            self._rules[algorithms] = rules
-        return rules
+    def _verified(self, token: str) -> dict[str, Any]:
+        keyset = self.payer_keys.current()
+        rules = PAYER.rules(self.issuer, self.audience, keyset.algorithms)
+        return verify(token, keyset, rules, now=self.now(), leeway=self.leeway, reject=Unauthorized)
 
     def require(self, request: Request) -> PayerPrincipal:
-        token = self.credential(request)
-        keyset = self.payer_keys.current()
-        algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
-        claims = verify(token, keyset, self.rules(algorithms), now=self.now(), leeway=self.leeway, reject=Unauthorized)
+        claims = self._verified(self.credential(request))
         principal = PayerPrincipal.from_claims(claims)
         origin = request.header("origin")
         if origin is not None and origin != principal.origin:
@@ -80,11 +73,7 @@ class PayerGuard:
         Logout grants CORS to this origin only, so it never answers an arbitrary site's page."""
         try:
             token = self.credential(request)
-            keyset = self.payer_keys.current()
-            algorithms = frozenset(v.algorithm for v in keyset.trusted.values())
-            claims = verify(
-                token, keyset, self.rules(algorithms), now=self.now(), leeway=self.leeway, reject=Unauthorized
-            )
+            claims = self._verified(token)
         except Unauthorized as exc:
             if exc.reason != "payer_token_expired":
                 return None

@@ -11,7 +11,6 @@ instances.  The session is a JWT of ours (``usertype`` ``tenant-user``).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import logging
 import re
@@ -21,7 +20,7 @@ from typing import Any
 
 from shared.errors import InvalidRequest, Unauthorized
 from shared.jose.keys import KeyRing
-from shared.jose.verify import TokenRules, framed, verify
+from shared.jose.verify import framed, verify
 from shared.reasons import Reason
 from shared.storage.database import Database
 from shared.telemetry import mask_email, mask_phone
@@ -86,13 +85,22 @@ class TenantLogin:
 
     def login(self, token: str, tenant: Tenant) -> Session:
         now = self.now()
-        rules = _tenant_rules(tenant.tenant_id, tenant.audience, tenant.algorithm)
+        at = int(now.timestamp())
+        rules = TENANT_JWT.rules(tenant.tenant_id, tenant.audience, frozenset({tenant.algorithm}))
         claims = verify(token, self.registry.keys(tenant), rules, now=now, leeway=self.leeway)
-        self._check_lifetime(claims, int(now.timestamp()))
+        self._check_lifetime(claims, at)
         user = _user(claims)
-        self._accept_once(token, tenant, claims, int(now.timestamp()))
+        self._accept_once(token, tenant, claims, at)
         lifetime = self.session.lifetime
-        session = self.payer_keys.sign(self._session_claims(tenant, user, now, lifetime), typ=TENANT_SESSION.typ)
+        session_claims = tenant_session_claims(
+            issuer=self.session.issuer,
+            audience=self.session.audience,
+            tenant_id=tenant.tenant_id,
+            user=user,
+            now=now,
+            lifetime=lifetime,
+        )
+        session = self.payer_keys.sign(session_claims, typ=TENANT_SESSION.typ)
         log.info(
             "tenant login tenant=%s email=%s mobile=%s",
             tenant.tenant_id,
@@ -116,22 +124,6 @@ class TenantLogin:
         expires = int(claims["exp"]) + self.leeway
         if not self.replay.first_use(key, tenant.tenant_id, expires, now):
             raise InvalidRequest("the tenant JWT has been used already", reason=Reason.TENANT_TOKEN_REPLAYED)
-
-    def _session_claims(self, tenant: Tenant, user: dict[str, str], now: dt.datetime, lifetime: int) -> dict[str, Any]:
-        return tenant_session_claims(
-            issuer=self.session.issuer,
-            audience=self.session.audience,
-            tenant_id=tenant.tenant_id,
-            user=user,
-            now=now,
-            lifetime=lifetime,
-        )
-
-
-@functools.lru_cache(maxsize=256)
-def _tenant_rules(tenant_id: str, audience: str, algorithm: str) -> TokenRules:
-    """A tenant's rules, built once per registration (its algorithm pinned by its key source)."""
-    return TENANT_JWT.rules(tenant_id, audience, frozenset({algorithm}))
 
 
 def _refused(what: str, description: str) -> InvalidRequest:

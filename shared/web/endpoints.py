@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from shared import telemetry
 from shared.errors import PayerAuthError
 from shared.http import Request, Response
+from shared.reasons import Reason
 from shared.web import cors, handlers
 from shared.web.record import RequestRecord
 from shared.web.responses import internal_error, oauth_error, problem
@@ -73,7 +74,7 @@ class Endpoints:
             response = self._refusal(route, request, record, exc)
         except Exception:
             log.exception("unexpected error in %s", name)
-            record.reason = "internal_error"
+            record.reason = Reason.INTERNAL_ERROR
             response = internal_error(self._valid_origin(request) if route.page else None)
         _log(request, response, record, (time.perf_counter() - started) * 1000)
         return response

@@ -17,7 +17,6 @@ from shared import telemetry
 from shared.billers.exchange import JWT_TOKEN_TYPE, ExchangeRequest, Issued, parse_exchange
 from shared.errors import InvalidRequest, PayerAuthError
 from shared.http import Request, Response
-from shared.origins import ascii_origins
 from shared.payers.guard import PayerPrincipal
 from shared.reasons import Reason
 from shared.web import cors
@@ -175,8 +174,8 @@ def _tenant_token(request: Request) -> str:
 
 def _login_headers(frame_ancestors: tuple[str, ...]) -> list[tuple[str, str]]:
     # Only the tenant's own pages may frame a login (clickjacking); an unknown tenant: nobody.
-    # Header values are ASCII: a registered internationalized host is written as its punycode.
-    ancestors = " ".join(ascii_origins(frame_ancestors)) or "'none'"
+    # Header values are ASCII: the registry hands over an internationalized host as its punycode.
+    ancestors = " ".join(frame_ancestors) or "'none'"
     return [*NO_STORE, ("Referrer-Policy", "no-referrer"), ("Content-Security-Policy", f"frame-ancestors {ancestors}")]
 
 

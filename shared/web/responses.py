@@ -24,6 +24,7 @@ from shared.errors import (
     UnsupportedMediaType,
 )
 from shared.http import Response
+from shared.reasons import Reason
 from shared.web import cors
 
 log = logging.getLogger("payerauth.responses")
@@ -128,7 +129,7 @@ def html_error(exc: PayerAuthError, headers: list[tuple[str, str]]) -> Response:
 def internal_error(allow_origin: str | None = None) -> Response:
     """A bug: say so without detail (the log has the traceback, never a token)."""
     body = {
-        "type": reason_uri("internal_error"),
+        "type": reason_uri(Reason.INTERNAL_ERROR),
         "title": "Internal Server Error",
         "status": 500,
         "detail": "an unexpected error; it has been logged",
