@@ -275,11 +275,11 @@ class TenantJwks:
             return
         self._attempted_at = now
         self.fetches += 1
-        done = threading.Event()
-        threading.Thread(target=self._fetch, args=(now, done), daemon=True, name="tenant-jwks").start()
-        done.wait(self.wait)
+        fetcher = threading.Thread(target=self._fetch, args=(now,), daemon=True, name="tenant-jwks")
+        fetcher.start()
+        fetcher.join(self.wait)
 
-    def _fetch(self, now: float, done: threading.Event) -> None:
+    def _fetch(self, now: float) -> None:
         try:
             self._keys = self.fetch(self.url, self.policy)
             self._fetched_at = now
@@ -292,4 +292,3 @@ class TenantJwks:
             self._last_error = JwksFetchError("the tenant's JWKS cannot be read")
         finally:
             self._lock.release()
-            done.set()
