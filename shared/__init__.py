@@ -10,7 +10,8 @@ Top level, the leaves and the one-file ideas:
 * ``iocounts``: per-process counts of database cursors and Key Vault calls
 * ``http``: the framework-free ``Request`` and ``Response``
 * ``reasons``: every stable reason, listed once
-* ``origins``: origins, domains, the loopback hosts and the one "https, or http on loopback in development" rule
+* ``hosts``: the loopback host names and the metadata addresses, a leaf the settings can import cheaply
+* ``origins``: origins, domains and the one "https, or http on loopback in development" rule
 * ``tokens``: every token kind in one table (algorithm, typ, usertype, rules, claims of the ones we mint)
 
 Subpackages, from the bottom up: ``storage``, ``jose``, ``keystores``, ``tenants``, ``billers``,

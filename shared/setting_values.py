@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.origins import LOOPBACK_HOSTS, METADATA_ADDRESSES
+from shared.hosts import LOOPBACK_HOSTS, METADATA_ADDRESSES
 
 
 def ip_of(host: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

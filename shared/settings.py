@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from shared import setting_values as values
 from shared.errors import ConfigurationError
-from shared.origins import LOOPBACK_HOSTS
+from shared.hosts import LOOPBACK_HOSTS
 
 log = logging.getLogger("payerauth.settings")
 

@@ -14,7 +14,7 @@ SHARED = ROOT / "shared"
 
 # From the bottom up; a module may import only from a lower layer, or from its own package without a cycle.
 LAYERS: list[set[str]] = [
-    {"reasons"},
+    {"reasons", "hosts"},
     {"errors", "http", "iocounts"},
     {"origins"},
     {"setting_values"},

@@ -38,8 +38,8 @@ from urllib.parse import urljoin, urlsplit
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import TemporarilyUnavailable
+from shared.hosts import LOOPBACK_HOSTS, METADATA_ADDRESSES
 from shared.jose import jws
-from shared.origins import LOOPBACK_HOSTS, METADATA_ADDRESSES
 from shared.reasons import Reason
 
 log = logging.getLogger("payerauth.jwks")

@@ -19,9 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.errors import InvalidRequest, NotFound, TenantKeyInvalid
+from shared.hosts import LOOPBACK_HOSTS
 from shared.jose.keys import VerificationKey
 from shared.keystores.secret_store import SecretStore, hs256_secret
-from shared.origins import LOOPBACK_HOSTS, ascii_origins, parse_origin
+from shared.origins import ascii_origins, parse_origin
 from shared.storage.cache import TtlCache
 from shared.storage.database import Database
 from shared.tenants.jwks import FetchPolicy, TenantJwks
