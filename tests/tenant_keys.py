@@ -37,14 +37,12 @@ def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
 
 
 class JwksServer(HttpsFake):
-    """A tenant's JWKS URL over HTTPS on loopback: serves ``keys`` (or ``override``) and counts fetches."""
+    """A tenant's JWKS URL over HTTPS on loopback: serves ``keys`` (or ``override``); ``requests`` counts fetches."""
 
     def __init__(self, ca: trustme.CA) -> None:
         self.keys = [jwk(KEY_1, "k1")]
-        self.fetches = 0
         self.override: tuple[int, dict[str, str], Any] | None = None
         super().__init__(ca)
 
     def answer(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
-        self.fetches += 1
         return self.override or (200, {}, {"keys": self.keys})

@@ -213,11 +213,7 @@ def test_logout_without_a_verifiable_session_clears_the_cookie_and_grants_nothin
     [("iss", "https://other.example"), ("aud", "someone-else"), (USERTYPE, "tenant-user")],
 )
 def test_logout_forgives_only_expiry_not_another_refusal(env: Env, claim: str, value: str) -> None:
-    signer = env.service.payer_keys.current().signer
-    claims = {**jwt.decode(env.exchange().json()["access_token"], options={"verify_signature": False}), claim: value}
-    token = jwt.encode(
-        claims, signer.material.private_key, algorithm="RS256", headers={"kid": signer.kid, "typ": "at+jwt"}
-    )
+    token = resigned(env, **{claim: value})
     assert logout(env, cookie=f"__Host-payer_session={token}").header("Access-Control-Allow-Origin") is None
 
 

@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.tenants.jwks import FETCH_WAIT, MAX_REDIRECTS, FetchPolicy, JwksFetchError, TenantJwks, fetch_jwks
 from tests.tenant_keys import KEY_1, KEY_2, JwksServer, jwk
 
+LOOPBACK_ALLOWED = {"allowed_hosts": frozenset({"127.0.0.1"})}
+
 
 def policy(**changes: Any) -> FetchPolicy:
     return FetchPolicy(**{"allow_http_loopback": False, "allowed_hosts": frozenset(), **changes})
@@ -30,7 +32,7 @@ def policy(**changes: Any) -> FetchPolicy:
 def test_the_fetcher_refuses_private_addresses_unless_allow_listed(jwks_server: JwksServer) -> None:
     with pytest.raises(JwksFetchError, match="non-public address"):
         fetch_jwks(f"{jwks_server.url}/jwks.json", policy())
-    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))) == {"k1"}
+    assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
 
 
 def test_the_fetcher_refuses_redirects_to_other_hosts_and_oversized_bodies(jwks_server: JwksServer) -> None:
@@ -50,11 +52,12 @@ def test_the_fetcher_refuses_plain_http_except_loopback_in_development() -> None
         fetch_jwks("http://127.0.0.1:9/jwks.json", policy())
 
 
-def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer) -> None:
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+@pytest.mark.parametrize("bits", [1024, 2047])  # 2047: one bit short
+def test_keys_under_2048_bits_are_not_taken_from_a_jwks(jwks_server: JwksServer, bits: int) -> None:
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     jwks_server.keys = [jwk(weak, "weak")]
     with pytest.raises(JwksFetchError, match="at least 2048"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(allowed_hosts=frozenset({"127.0.0.1"})))
+        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))
 
 
 def tenant_jwks(fetch: Callable[[str, FetchPolicy], Any], **changes: Any) -> TenantJwks:
@@ -102,7 +105,16 @@ def test_the_login_that_starts_a_stalling_fetch_stops_waiting_for_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["169.254.169.254", "169.254.10.1", "fe80::1", "::ffff:169.254.169.254", "168.63.129.16"]
+    "address",
+    [
+        "169.254.169.254",
+        "169.254.10.1",
+        "fe80::1",
+        "fe80::1%eth0",  # a link-local address with a zone is still link-local
+        "fe80::abcd%2",
+        "::ffff:169.254.169.254",
+        "168.63.129.16",
+    ],
 )
 def test_an_allow_listed_host_never_reaches_link_local_or_metadata_addresses(address: str) -> None:
     allowed = policy(allowed_hosts=frozenset({"jwks.partner.internal"}), resolver=lambda host, port: [address])
@@ -208,16 +220,13 @@ def redirect_chain(server: JwksServer, hops: int) -> None:
 def test_the_fetcher_follows_at_most_two_redirects(jwks_server: JwksServer, hops: int, followed: bool) -> None:
     redirect_chain(jwks_server, hops)
     url = f"{jwks_server.url}/hop/{hops}"
-    allowed = policy(allowed_hosts=frozenset({"127.0.0.1"}))
+    allowed = policy(**LOOPBACK_ALLOWED)
     if followed:
         assert set(fetch_jwks(url, allowed)) == {"k1"}
     else:
         with pytest.raises(JwksFetchError, match="redirects too often"):
             fetch_jwks(url, allowed)
         assert jwks_server.requests == 3  # the first request and two redirects, then it gives up
-
-
-LOOPBACK_ALLOWED = {"allowed_hosts": frozenset({"127.0.0.1"})}
 
 
 def padded_jwks(size: int) -> dict[str, Any]:
@@ -351,13 +360,6 @@ def test_a_jwk_whose_numbers_do_not_parse_is_skipped_not_fatal(jwks_server: Jwks
         jwk(KEY_1, "k1"),
     ]
     assert set(fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))) == {"k1"}
-
-
-def test_a_2047_bit_key_is_one_bit_short(jwks_server: JwksServer) -> None:
-    short = rsa.generate_private_key(public_exponent=65537, key_size=2047)
-    jwks_server.keys = [jwk(short, "short")]
-    with pytest.raises(JwksFetchError, match="at least 2048"):
-        fetch_jwks(f"{jwks_server.url}/jwks.json", policy(**LOOPBACK_ALLOWED))
 
 
 def test_unknown_kids_refetch_once_per_interval() -> None:
@@ -541,13 +543,6 @@ def test_a_deadline_spent_resolving_the_name_never_connects(monkeypatch: pytest.
     with raw_server(drip) as server, pytest.raises(JwksFetchError, match=r"took longer than 0\.5 s"):
         fetch_jwks(server.url, policy(allow_http_loopback=True, timeout=0.5, resolver=slow_resolver))
     assert server.connections == 0
-
-
-@pytest.mark.parametrize("address", ["fe80::1%eth0", "fe80::abcd%2"])
-def test_a_link_local_address_with_a_zone_is_still_link_local(address: str) -> None:
-    allowed = policy(allowed_hosts=frozenset({"jwks.partner.internal"}), resolver=lambda host, port: [address])
-    with pytest.raises(JwksFetchError, match="link-local or metadata"):
-        fetch_jwks("https://jwks.partner.internal/jwks.json", allowed)
 
 
 def test_the_readme_states_the_limits_every_tenant_url_gets() -> None:

@@ -236,29 +236,29 @@ def test_a_jwks_tenant_rotates_goes_down_and_is_not_hammered(env: Env, jwks_serv
     register(env, jwks_url=f"{jwks_server.url}/.well-known/jwks.json")
     assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
     assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})).status == 303
-    assert jwks_server.fetches == 1  # cached
+    assert jwks_server.requests == 1  # cached
 
     jwks_server.keys = [jwk(KEY_1, "k1"), jwk(KEY_2, "k2")]  # the tenant rotates
     assert_refused(login(env, tenant_jwt(KEY_2, headers={"kid": "k2"})), "tenant_token_key_untrusted")
-    assert jwks_server.fetches == 1  # at most one fetch per interval
+    assert jwks_server.requests == 1  # at most one fetch per interval
     env.clock.advance(env.settings.tenant_jwks_min_refetch)
     now = int(env.clock.now().timestamp())
     assert login(env, tenant_jwt(KEY_2, headers={"kid": "k2"}, iat=now, exp=now + 120)).status == 303
-    assert jwks_server.fetches == 2  # one refetch for the new kid
+    assert jwks_server.requests == 2  # one refetch for the new kid
 
     for _ in range(5):  # unknown kids do not hammer the URL
         assert_refused(login(env, tenant_jwt(STRANGER, headers={"kid": "k9"})), "tenant_token_key_untrusted")
-    assert jwks_server.fetches == 2
+    assert jwks_server.requests == 2
     env.clock.advance(env.settings.tenant_jwks_min_refetch)
     assert_refused(login(env, tenant_jwt(STRANGER, headers={"kid": "k9"})), "tenant_token_key_untrusted")
-    assert jwks_server.fetches == 3  # at most once per interval
+    assert jwks_server.requests == 3  # at most once per interval
 
     jwks_server.down()  # the tenant's URL goes down
     env.clock.advance(env.settings.tenant_jwks_ttl + 1)
     later = int(env.clock.now().timestamp())
     fresh = tenant_jwt(KEY_2, headers={"kid": "k2"}, iat=later, exp=later + 120)
     assert login(env, fresh).status == 303  # the last good set is kept
-    assert jwks_server.fetches == 3  # (the down server saw nothing)
+    assert jwks_server.requests == 3  # (the down server saw nothing)
 
 
 def test_a_jwks_url_that_answers_nothing_good_at_first_is_503(env: Env, jwks_server: JwksServer) -> None:
@@ -388,12 +388,12 @@ def test_a_failing_jwks_url_is_fetched_once_per_interval_however_many_logins(env
     jwks_server.override = (500, {}, {"error": "boom"})
     for _ in range(10):
         assert_refused(login(env, tenant_jwt(KEY_1, headers={"kid": "k1"})), "tenant_jwks_unavailable", status=503)
-    assert jwks_server.fetches == 1
+    assert jwks_server.requests == 1
     jwks_server.override = None
     env.clock.advance(env.settings.tenant_jwks_min_refetch)
     later = int(env.clock.now().timestamp())
     assert login(env, tenant_jwt(KEY_1, headers={"kid": "k1"}, iat=later, exp=later + 120)).status == 303
-    assert jwks_server.fetches == 2
+    assert jwks_server.requests == 2
 
 
 def test_dependency_failures_on_the_login_page_name_only_the_kind_of_dependency(env: Env) -> None:
